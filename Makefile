@@ -1,0 +1,39 @@
+# r2d2 — `make help` lists the targets. Every target sets up .venv itself on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+DEMO   := .demo
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv and install r2d2 with its dev and data extras
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: setup ## build a sample lake of a few hundred tables from real public data, scan it, say where the output is
+	$(BIN)/python -m benchmarks.lakegen $(DEMO)/lake --tables 300 --seed 0 --bad
+	$(BIN)/r2d2 scan $(DEMO)/lake --out $(DEMO)/out
+	@echo "containment report: $(DEMO)/out/containment.json (graph: $(DEMO)/out/containment.graphml)"
+
+test: setup ## run every test (pytest)
+	$(BIN)/python -m pytest
+
+lint: setup ## ruff and mypy
+	$(BIN)/ruff check r2d2 tests benchmarks
+	$(BIN)/mypy r2d2
+
+bench: setup ## scan benchmark against a brute-force EXCEPT ALL baseline (takes a while)
+	$(BIN)/python -m benchmarks.scan_bench
+
+clean: ## remove the venv, demo and benchmark outputs
+	rm -rf $(VENV) $(DEMO) .bench .pytest_cache .mypy_cache .ruff_cache

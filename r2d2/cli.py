@@ -1,0 +1,102 @@
+"""The `r2d2` command line. Exit codes (DESIGN §4): 0 done, 2 bad usage or unreadable lake root,
+1 anything else. Errors are one line on stderr; --debug adds the traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from r2d2 import __version__
+from r2d2.config import SEMANTICS, load_config
+from r2d2.engines import ENGINES
+from r2d2.errors import R2D2Error, UsageError
+
+SCAN_HELP = """\
+Find every table whose rows are contained in another table of the lake.
+
+LAKE is a folder of tables (a local path; s3:// and abfss:// URIs are read through pyarrow but not
+yet tested). A table is a folder of Parquet files (Hive partition folders key=value become columns)
+or a Delta table (a folder with _delta_log/). Contained means every column of the child matches a
+parent column (name case-insensitive, same type family) and every child row occurs in the parent,
+as often as in the child (bag semantics; --semantics set counts distinct rows).
+
+Writes OUT/containment.json (every schema-compatible pair with its verdict and evidence) and
+OUT/containment.graphml, and prints a summary. Nothing in the lake is ever changed.
+
+examples:
+  r2d2 scan ./lake --out ./out
+  r2d2 scan ./lake --out ./out --semantics set --sample-rows 1000 --workers 4
+  R2D2_DUCKDB_MEMORY_LIMIT=8GB r2d2 scan ./lake --out ./out --quiet
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="r2d2", description="Find redundant tables in a data lake.")
+    parser.add_argument("--version", action="version", version=f"r2d2 {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    scan = sub.add_parser("scan", help="find contained tables (the R2D2 pipeline)", description=SCAN_HELP,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    scan.add_argument("lake", metavar="LAKE", help="lake root: a folder of tables")
+    scan.add_argument("--out", required=True, type=Path, metavar="DIR", help="where to write containment.json")
+    scan.add_argument("--semantics", choices=SEMANTICS, help="bag (default: duplicates count) or set")
+    scan.add_argument("--sample-rows", type=int, metavar="N",
+                      help="rows sampled per child before the exact check (default 256; 0 skips sampling)")
+    scan.add_argument("--workers", type=int, metavar="N", help="threads for footers and DuckDB (default 2)")
+    scan.add_argument("--engine", choices=ENGINES, default="local", help="execution engine (default local)")
+    scan.add_argument("--config", type=Path, metavar="FILE", help="YAML config (see conf/default.yaml)")
+    scan.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
+    scan.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    debug = getattr(args, "debug", False)
+    try:
+        return _scan(args)
+    except UsageError as exc:
+        _fail(exc, debug)
+        return 2
+    except (R2D2Error, OSError) as exc:
+        _fail(exc, debug)
+        return 1
+    except KeyboardInterrupt:
+        print("r2d2: interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # the promise is one line, not a traceback, unless --debug
+        _fail(exc, debug, prefix=f"internal error ({type(exc).__name__}): ")
+        return 1
+
+
+def _fail(exc: BaseException, debug: bool, prefix: str = "") -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"r2d2: error: {prefix}{message}", file=sys.stderr)
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from r2d2.output import summary
+    from r2d2.pipeline import run_scan
+
+    config = load_config(args.config).replace(semantics=args.semantics, sample_rows=args.sample_rows,
+                                              workers=args.workers)
+    progress = not args.quiet and sys.stderr.isatty()
+    result = run_scan(args.lake, args.out, config, engine=args.engine, progress=progress)
+    if not args.quiet:
+        print(summary(result, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Stage 0, discover: find the tables of a lake (DESIGN §1).
+
+A folder holding `_delta_log/` is a Delta table. Otherwise a folder whose data files are Parquet,
+directly or under Hive partition folders (`key=value/`), is one Parquet table. Names starting with
+`_` or `.` are not data. Folders that are neither are walked into. What cannot be a table (mixed
+formats, inconsistent partition folders, non-Parquet files only) is still listed, with an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from r2d2.storage import Entry, Lake
+
+PARQUET_SUFFIXES = (".parquet", ".parq", ".pqt")
+
+
+@dataclass
+class TableRef:
+    """A table found by listing: where it is, what format, which files (Parquet only; Delta files
+    come from the log), and the Hive partition values of each file as raw strings."""
+
+    id: str
+    format: str
+    location: str
+    files: list[Entry] = field(default_factory=list)
+    partitions: list[dict[str, str | None]] = field(default_factory=list)
+    error: str | None = None
+
+
+def is_hidden(name: str) -> bool:
+    return name.startswith(("_", "."))
+
+
+def looks_like_parquet(name: str) -> bool:
+    """Spark writes `part-…snappy.parquet`, Hive writes extensionless `000000_0`."""
+    lower = name.lower()
+    return lower.endswith(PARQUET_SUFFIXES) or "." not in name
+
+
+def parse_partition_folder(name: str) -> tuple[str, str | None] | None:
+    """`key=value` → (key, value); Spark escapes values and writes NULL as __HIVE_DEFAULT_PARTITION__."""
+    if "=" not in name:
+        return None
+    key, _, value = name.partition("=")
+    if not key:
+        return None
+    raw = unquote(value)
+    return unquote(key), (None if raw == "__HIVE_DEFAULT_PARTITION__" else raw)
+
+
+def discover_tables(lake: Lake) -> tuple[list[TableRef], list[str]]:
+    """Every table under the lake root, sorted by id, and warnings about what was passed over."""
+    tables: list[TableRef] = []
+    warnings: list[str] = []
+    _walk(lake, lake.path, tables, warnings)
+    return sorted(tables, key=lambda t: t.id), warnings
+
+
+def _walk(lake: Lake, path: str, tables: list[TableRef], warnings: list[str]) -> None:
+    table_id = lake.relative(path)
+    try:
+        entries = lake.list_dir(path)
+    except OSError as exc:
+        if table_id:
+            tables.append(TableRef(table_id, "unknown", path, error=f"cannot list folder: {exc}"))
+        else:
+            warnings.append(f"cannot list the lake root: {exc}")
+        return
+    if any(e.is_dir and e.name == "_delta_log" for e in entries):
+        if not table_id:
+            warnings.append("the lake root is itself a Delta table; point r2d2 at the folder that holds it")
+            return
+        tables.append(TableRef(table_id, "delta", path))
+        return
+    visible = [e for e in entries if not is_hidden(e.name)]
+    files = [e for e in visible if not e.is_dir]
+    partition_dirs = [e for e in visible if e.is_dir and parse_partition_folder(e.name)]
+    other_dirs = [e for e in visible if e.is_dir and not parse_partition_folder(e.name)]
+    if files or partition_dirs:
+        if not table_id:
+            warnings.append(f"{len(files)} file(s) directly in the lake root are not in a table folder; skipped")
+        else:
+            tables.append(_parquet_table(lake, table_id, path, files, partition_dirs))
+    for sub in other_dirs:
+        _walk(lake, sub.path, tables, warnings)
+
+
+def _parquet_table(lake: Lake, table_id: str, path: str, files: list[Entry],
+                   partition_dirs: list[Entry]) -> TableRef:
+    ref = TableRef(table_id, "parquet", path)
+    found: list[tuple[Entry, dict[str, str | None]]] = [(f, {}) for f in files]
+    problems: list[str] = []
+    if files and partition_dirs:
+        problems.append(f"holds both data files ({files[0].name}) and partition folders ({partition_dirs[0].name})")
+    for d in partition_dirs:
+        _collect_partition(lake, d, {}, found, problems)
+    data = [(f, p) for f, p in found if looks_like_parquet(f.name)]
+    other = [f for f, _ in found if not looks_like_parquet(f.name)]
+    key_sets = {tuple(p) for _, p in data}
+    if len(key_sets) > 1:
+        problems.append("partition folders nest inconsistently: " + " vs ".join("/".join(k) or "(none)"
+                                                                                 for k in sorted(key_sets)))
+    if other and data:
+        problems.append(f"mixed formats: {other[0].name} beside Parquet files; r2d2 reads Parquet and Delta")
+    elif other:
+        problems.append(f"holds no Parquet data files (found {other[0].name}"
+                        f"{f' and {len(other) - 1} more' if len(other) > 1 else ''})")
+    if problems:
+        ref.error = "; ".join(problems)
+    ref.files = [f for f, _ in data]
+    ref.partitions = [p for _, p in data]
+    return ref
+
+
+def _collect_partition(lake: Lake, folder: Entry, values: dict[str, str | None],
+                       found: list[tuple[Entry, dict[str, str | None]]], problems: list[str]) -> None:
+    parsed = parse_partition_folder(folder.name)
+    if parsed is None:  # only partition folders are passed in
+        return
+    key, value = parsed
+    here = {**values, key: value}
+    try:
+        entries = lake.list_dir(folder.path)
+    except OSError as exc:
+        problems.append(f"cannot list {folder.path}: {exc}")
+        return
+    for e in entries:
+        if is_hidden(e.name):
+            continue
+        if not e.is_dir:
+            found.append((e, here))
+        elif parse_partition_folder(e.name):
+            _collect_partition(lake, e, here, found, problems)
+        else:
+            problems.append(f"folder {e.name} inside partition folder {folder.name} is not key=value")

@@ -1,0 +1,178 @@
+"""The embedded engine: pyarrow reads (through the lake's counting file system), DuckDB computes.
+
+Rows are compared through a canonical text encoding of each value that realises DESIGN §2's
+equality (numbers by value, NaN = NaN, -0.0 = 0.0, NULL = NULL, timestamps as instants), and
+fingerprinted with MD5 into 128 bits. Bag containment is then `count(fp in child) <= count(fp in
+parent)` for every fingerprint; a false "contained" needs a 128-bit collision (probability below
+n²/2^128). DuckDB spills aggregates to a temporary database on disk, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from r2d2.config import ScanConfig
+from r2d2.model import BINARY, BOOLEAN, DATE, NUMERIC, STRING, TIMESTAMP, TIMESTAMP_TZ, TableProfile, family_of
+from r2d2.sample import ParentProbe, describe_row
+from r2d2.stats import NS_PER_UNIT, base_type
+from r2d2.storage import Lake
+from r2d2.storage.reader import iter_table_batches
+from r2d2.verify import FingerprintJob, PairCheck
+
+
+def canonical_sql(ref: str, dtype: pa.DataType) -> str:
+    """DuckDB SQL giving the canonical text of one value (NULL stays NULL). Two values are equal
+    under DESIGN §2 exactly when their canonical texts are equal."""
+    dtype = base_type(dtype)
+    family = family_of(dtype)
+    if family == NUMERIC:
+        if pa.types.is_integer(dtype):
+            return f"CAST({ref} AS VARCHAR)"
+        if pa.types.is_floating(dtype):
+            d = f"CAST({ref} AS DOUBLE)"
+            return (f"CASE WHEN isnan({d}) THEN 'NaN' WHEN isinf({d}) THEN CASE WHEN {d} > 0 THEN 'inf' "
+                    f"ELSE '-inf' END WHEN {d} = trunc({d}) AND abs({d}) < 1e38 "
+                    f"THEN CAST(CAST({d} AS HUGEINT) AS VARCHAR) ELSE CAST({d} AS VARCHAR) END")
+        scale = dtype.scale
+        if scale <= 0:
+            return f"CAST(CAST({ref} AS HUGEINT) AS VARCHAR)"
+        # A non-integral decimal is written as its nearest double when that double's shortest
+        # text is the decimal itself (so it equals the float a widening cast gives), else exactly.
+        text = f"CAST(CAST({ref} AS DOUBLE) AS VARCHAR)"
+        return (f"CASE WHEN {ref} = trunc({ref}) THEN CAST(CAST({ref} AS HUGEINT) AS VARCHAR) "
+                f"WHEN TRY_CAST({text} AS DECIMAL(38, {scale})) = {ref} THEN {text} "
+                f"ELSE rtrim(CAST({ref} AS VARCHAR), '0') END")
+    if family == STRING:
+        return f"CAST({ref} AS VARCHAR)"
+    if family == BINARY:
+        return f"hex({ref})"
+    if family == BOOLEAN:
+        return f"CASE WHEN {ref} THEN 't' ELSE 'f' END"
+    if family == DATE:
+        return f"CAST({ref} AS VARCHAR)"
+    if family in (TIMESTAMP, TIMESTAMP_TZ):  # the engine receives the raw count of units
+        return f"CAST(CAST({ref} AS HUGEINT) * {NS_PER_UNIT[dtype.unit]} AS VARCHAR)"
+    return f"CAST({ref} AS VARCHAR)"
+
+
+def fingerprint_sql(refs: list[str], types: list[pa.DataType]) -> str:
+    """A 128-bit fingerprint of a row: MD5 of its values' canonical texts, each length-prefixed
+    (NULL as 'N') so that no two different rows share an encoding."""
+    parts = []
+    for ref, dtype in zip(refs, types):
+        text = canonical_sql(ref, dtype)
+        parts.append(f"coalesce(CAST(length(__v) AS VARCHAR) || ':' || __v, 'N')".replace("__v", f"({text})"))
+    return f"md5_number(concat({', '.join(parts)}))"
+
+
+def _grouped_fingerprints_sql(source: str, colset_refs: list[tuple[list[str], list[pa.DataType]]]) -> str:
+    """One pass over `source`, one (k, fp, cnt) multiset per column set k."""
+    selects = ", ".join(f"{fingerprint_sql(refs, types)} AS f{k}" for k, (refs, types) in enumerate(colset_refs))
+    inner = f"SELECT {selects} FROM {source}"
+    if len(colset_refs) == 1:
+        return f"SELECT 0 AS k, f0 AS fp, count(*) AS cnt FROM ({inner}) GROUP BY f0"
+    which = " ".join(f"WHEN GROUPING(f{k}) = 0 THEN {k}" for k in range(len(colset_refs)))
+    fps = ", ".join(f"f{k}" for k in range(len(colset_refs)))
+    sets = ", ".join(f"(f{k})" for k in range(len(colset_refs)))
+    return (f"SELECT CASE {which} END AS k, coalesce({fps}) AS fp, count(*) AS cnt "
+            f"FROM ({inner}) GROUP BY GROUPING SETS ({sets})")
+
+
+class LocalEngine:
+    """DuckDB over Arrow streams. One connection, one spill folder, per scan."""
+
+    name = "local"
+
+    def __init__(self, lake: Lake, config: ScanConfig) -> None:
+        self.lake = lake
+        self.config = config
+        self._dir = Path(tempfile.mkdtemp(prefix="r2d2-duckdb-"))
+        self.con = duckdb.connect(str(self._dir / "work.duckdb"), config={
+            "threads": config.workers, "memory_limit": config.duckdb_memory_limit,
+            "temp_directory": str(self._dir / "spill"), "preserve_insertion_order": False,
+        })
+        self._tables: dict[str, str] = {}  # table id -> DuckDB table of its fingerprints
+        self._colsets: dict[str, dict[tuple[str, ...], int]] = {}
+
+    def _stream(self, profile: TableProfile, columns: list[str], fragments: list[int] | None) -> pa.RecordBatchReader:
+        batches = iter_table_batches(self.lake, profile, columns, fragments)
+        from r2d2.storage.reader import engine_type
+
+        schema = pa.schema([pa.field(f"c{i}", engine_type(profile.column(c).type)) for i, c in enumerate(columns)])
+        return pa.RecordBatchReader.from_batches(schema, batches)
+
+    def _load_fingerprints(self, name: str, profile: TableProfile, colsets: list[tuple[str, ...]],
+                           fragments: list[int] | None) -> None:
+        columns = sorted({c for cs in colsets for c in cs}, key=lambda c: [x.name for x in profile.columns].index(c))
+        position = {c: i for i, c in enumerate(columns)}
+        refs = [([f"c{position[c]}" for c in cs], [profile.column(c).type for c in cs]) for cs in colsets]
+        reader = self._stream(profile, columns, fragments)
+        self.con.register("__src", reader)
+        try:
+            self.con.execute(f"CREATE OR REPLACE TABLE {name} AS {_grouped_fingerprints_sql('__src', refs)}")
+        finally:
+            self.con.unregister("__src")
+
+    # Stage 3a -----------------------------------------------------------------------------------
+    def probe_samples(self, probe: ParentProbe) -> dict[tuple[str, str], str | None]:
+        colsets = sorted({tuple(p for _, p in check.candidate.comparable) for check in probe.checks})
+        self._load_fingerprints("__probe", probe.parent, colsets, probe.fragments)
+        index = {cs: k for k, cs in enumerate(colsets)}
+        verdicts: dict[tuple[str, str], str | None] = {}
+        for check in probe.checks:
+            sample = check.sample
+            k = index[tuple(p for _, p in check.candidate.comparable)]
+            refs = [f"c{i}" for i in range(sample.rows.num_columns)]
+            self.con.register("__sample", sample.rows)
+            try:
+                row = self.con.execute(
+                    f"WITH s AS (SELECT row_number() OVER () - 1 AS i, {fingerprint_sql(refs, sample.types)} AS fp "
+                    f"FROM __sample), c AS (SELECT fp, count(*) AS cnt, min(i) AS i FROM s GROUP BY fp) "
+                    f"SELECT c.i, c.cnt, coalesce(p.cnt, 0) FROM c LEFT JOIN __probe p ON p.fp = c.fp AND p.k = {k} "
+                    f"WHERE coalesce(p.cnt, 0) < {'c.cnt' if self.config.semantics == 'bag' else '1'} "
+                    f"ORDER BY c.i LIMIT 1").fetchall()
+            finally:
+                self.con.unregister("__sample")
+            if not row:
+                verdicts[check.candidate.key] = None
+            else:
+                i, in_sample, in_parent = row[0]
+                shown = describe_row(sample, int(i))
+                verdicts[check.candidate.key] = (
+                    f"sampled row {shown} is not in the parent" if in_parent == 0 else
+                    f"sampled row {shown} occurs {in_sample} times in the child's sample, {in_parent} in the parent")
+        self.con.execute("DROP TABLE IF EXISTS __probe")
+        return verdicts
+
+    # Stage 3b -----------------------------------------------------------------------------------
+    def fingerprint(self, job: FingerprintJob) -> None:
+        name = f"fp_{len(self._tables)}"
+        self._load_fingerprints(name, job.table, job.colsets, None)
+        self._tables[job.table.id] = name
+        self._colsets[job.table.id] = {cs: k for k, cs in enumerate(job.colsets)}
+
+    def compare(self, check: PairCheck, semantics: str) -> tuple[int, int]:
+        child, parent = self._tables[check.child], self._tables[check.parent]
+        kc = self._colsets[check.child][check.child_colset]
+        kp = self._colsets[check.parent][check.parent_colset]
+        if semantics == "bag":
+            missing = "sum(greatest(c.cnt - coalesce(p.cnt, 0), 0))"
+            total = "sum(c.cnt)"
+        else:
+            missing = "count(*) FILTER (WHERE p.fp IS NULL)"
+            total = "count(*)"
+        rows = self.con.execute(
+            f"SELECT coalesce({missing}, 0), coalesce({total}, 0) FROM {child} c "
+            f"LEFT JOIN (SELECT fp, cnt FROM {parent} WHERE k = {kp}) p ON p.fp = c.fp WHERE c.k = {kc}").fetchall()
+        return int(rows[0][0]), int(rows[0][1])
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            shutil.rmtree(self._dir, ignore_errors=True)

@@ -1,0 +1,183 @@
+"""The data model every stage shares: type families (DESIGN §2), column statistics, table profiles,
+candidate pairs, edges and stage reports. Pure dataclasses; no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+NUMERIC = "numeric"
+STRING = "string"
+BOOLEAN = "boolean"
+DATE = "date"
+TIMESTAMP = "timestamp"
+TIMESTAMP_TZ = "timestamp_tz"
+BINARY = "binary"
+NESTED = "nested"
+OTHER = "other"
+
+# Statuses of an edge (DESIGN §4).
+CONTAINED = "contained"
+NOT_CONTAINED = "not_contained"
+UNKNOWN = "unknown"
+
+
+def family_of(dtype: pa.DataType) -> str:
+    """The DESIGN §2 type family of an Arrow type; values compare only within one family."""
+    if pa.types.is_dictionary(dtype):
+        return family_of(dtype.value_type)
+    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
+        return NUMERIC
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
+        return STRING
+    if pa.types.is_boolean(dtype):
+        return BOOLEAN
+    if pa.types.is_date(dtype):
+        return DATE
+    if pa.types.is_timestamp(dtype):
+        return TIMESTAMP_TZ if dtype.tz is not None else TIMESTAMP
+    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_fixed_size_binary(dtype):
+        return BINARY
+    if pa.types.is_binary_view(dtype):
+        return BINARY
+    if pa.types.is_nested(dtype):
+        return NESTED
+    return OTHER
+
+
+def match_key(name: str, dtype: pa.DataType) -> tuple[str, str]:
+    """What must be equal for a child column to match a parent column (DESIGN §2.1): the name
+    case-insensitively and the type family; 'other' and nested types must be the very same type."""
+    family = family_of(dtype)
+    if family in (NESTED, OTHER):
+        family = f"{family}:{dtype}"
+    return name.casefold(), family
+
+
+@dataclass
+class ColumnStats:
+    """What statistics tell about one column of a table or fragment, as sound bounds.
+
+    Keys are comparable Python values per family: numbers as int/float/Decimal, strings and binary
+    as bytes (UTF-8 byte order is code-point order), booleans as 0/1, dates as days and timestamps as
+    nanoseconds since the epoch. `lo` is at most every non-null value and `hi` at least every one,
+    unless `hi_prefix`: then `hi` may be a truncated prefix of the true maximum. `*_exact` says the
+    bound is a value that really occurs (only exact bounds may refute a containment on the child side).
+    """
+
+    lo: Any = None
+    hi: Any = None
+    lo_exact: bool = False
+    hi_exact: bool = False
+    hi_prefix: bool = False
+    null_count: int | None = None
+
+    @property
+    def has_bounds(self) -> bool:
+        return self.lo is not None and self.hi is not None
+
+
+@dataclass
+class DataFile:
+    """One data file of a table, with the values its Hive partition folders (or Delta log) give it."""
+
+    path: str
+    bytes: int
+    partition: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Fragment:
+    """The unit statistics describe: a row group of a file, or a whole file (`row_group` None)."""
+
+    file: int  # index into TableProfile.files
+    row_group: int | None
+    rows: int
+    stats: dict[str, ColumnStats]  # by column name as in TableProfile.columns
+
+
+@dataclass
+class Column:
+    name: str
+    type: pa.DataType
+
+    @property
+    def family(self) -> str:
+        return family_of(self.type)
+
+
+@dataclass
+class TableProfile:
+    """A table as the footers or the Delta log describe it; `error` set when it cannot be read."""
+
+    id: str
+    format: str
+    location: str
+    files: list[DataFile] = field(default_factory=list)
+    columns: list[Column] = field(default_factory=list)
+    partition_columns: list[str] = field(default_factory=list)
+    rows: int = 0
+    bytes: int = 0
+    column_bytes: dict[str, int] = field(default_factory=dict)
+    stats: dict[str, ColumnStats] = field(default_factory=dict)
+    fragments: list[Fragment] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Only readable tables with rows and columns take part in edges (DESIGN §2)."""
+        return self.error is None and self.rows > 0 and bool(self.columns)
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A pair that passed the schema stage: every child column matched a parent column."""
+
+    parent: str
+    child: str
+    columns: tuple[tuple[str, str], ...]  # (child column, parent column), ordered by folded name
+    nested: tuple[str, ...] = ()  # child columns whose values r2d2 cannot compare yet
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.parent, self.child
+
+    @property
+    def comparable(self) -> tuple[tuple[str, str], ...]:
+        return tuple(c for c in self.columns if c[0] not in self.nested)
+
+
+@dataclass
+class Edge:
+    parent: str
+    child: str
+    status: str
+    stage: str
+    reason: str
+
+
+@dataclass
+class StageReport:
+    name: str
+    pairs_in: int = 0
+    pairs_out: int = 0
+    seconds: float = 0.0
+    bytes_read: int = 0
+
+
+@dataclass
+class ScanResult:
+    lake: str
+    semantics: str
+    tables: list[TableProfile]
+    edges: list[Edge]
+    stages: list[StageReport]
+    warnings: list[str] = field(default_factory=list)

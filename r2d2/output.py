@@ -1,0 +1,98 @@
+"""The scan's outputs: `containment.json` exactly as DESIGN §4, the schema graph as GraphML with
+each edge's final verdict, and the one-screen summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from r2d2.model import CONTAINED, ScanResult, TableProfile
+
+FORMAT_VERSION = 1
+
+
+def table_json(p: TableProfile) -> dict[str, Any]:
+    return {"id": p.id, "format": p.format, "rows": p.rows, "bytes": p.bytes, "files": len(p.files),
+            "columns": [{"name": c.name, "type": str(c.type)} for c in p.columns], "error": p.error}
+
+
+def result_json(result: ScanResult) -> dict[str, Any]:
+    return {
+        "version": FORMAT_VERSION,
+        "lake": result.lake,
+        "semantics": result.semantics,
+        "tables": [table_json(p) for p in sorted(result.tables, key=lambda t: t.id)],
+        "edges": [{"parent": e.parent, "child": e.child, "status": e.status, "stage": e.stage, "reason": e.reason}
+                  for e in sorted(result.edges, key=lambda e: (e.parent, e.child))],
+        "stages": [{"name": s.name, "pairs_in": s.pairs_in, "pairs_out": s.pairs_out, "seconds": s.seconds,
+                    "bytes_read": s.bytes_read} for s in result.stages],
+    }
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write next to the target and rename, so a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def write_outputs(result: ScanResult, graph: nx.DiGraph, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out_dir / "containment.json", json.dumps(result_json(result), indent=2, ensure_ascii=False) + "\n")
+    annotated = graph.copy()
+    for e in result.edges:
+        if annotated.has_edge(e.parent, e.child):
+            annotated.edges[e.parent, e.child].update(status=e.status, stage=e.stage, reason=e.reason)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".containment.graphml.")
+    os.close(fd)
+    nx.write_graphml(annotated, tmp)
+    os.replace(tmp, out_dir / "containment.graphml")
+
+
+def summary(result: ScanResult, out_dir: Path | None) -> str:
+    """The one-screen summary printed at the end of a scan."""
+    tables = result.tables
+    lake_bytes = sum(t.bytes for t in tables)
+    errors = [t for t in tables if t.error]
+    statuses = Counter(e.status for e in result.edges)
+    lines = [
+        f"r2d2 scan of {result.lake} ({result.semantics} semantics)",
+        f"  tables   {len(tables)} ({_size(lake_bytes)}), {len(errors)} with errors, "
+        f"{sum(1 for t in tables if not t.error and t.rows == 0)} empty",
+        f"  pairs    {len(result.edges)} schema-compatible: {statuses[CONTAINED]} contained, "
+        f"{statuses['not_contained']} not contained, {statuses['unknown']} unknown",
+        "  stage      pairs in → out     seconds   bytes read",
+    ]
+    for s in result.stages:
+        share = f" ({100 * s.bytes_read / lake_bytes:.2f}% of lake)" if lake_bytes else ""
+        lines.append(f"  {s.name:<9}{s.pairs_in:>9} → {s.pairs_out:<8}{s.seconds:>9.2f}   {_size(s.bytes_read)}{share}")
+    contained = [e for e in result.edges if e.status == CONTAINED]
+    if contained:
+        lines.append("  largest contained tables (child ⊆ parent):")
+        size = {t.id: t.bytes for t in tables}
+        for e in sorted(contained, key=lambda e: (-size.get(e.child, 0), e.child, e.parent))[:5]:
+            lines.append(f"    {e.child} ⊆ {e.parent}  [{_size(size.get(e.child, 0))}, {e.stage}]")
+    for t in errors[:5]:
+        lines.append(f"  error    {t.id}: {t.error}")
+    if len(errors) > 5:
+        lines.append(f"  … and {len(errors) - 5} more tables with errors (see containment.json)")
+    for w in result.warnings:
+        lines.append(f"  warning  {w}")
+    if out_dir is not None:
+        lines.append(f"  output   {Path(out_dir) / 'containment.json'} (and containment.graphml)")
+    return "\n".join(lines)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"

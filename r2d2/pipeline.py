@@ -1,0 +1,240 @@
+"""The scan: discover → profile → schema graph → min-max → sample → verify, then the outputs
+(`containment.json`, `containment.graphml`). Each stage reports pairs in/out, seconds and bytes read.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import networkx as nx
+from tqdm import tqdm
+
+from r2d2.config import ScanConfig
+from r2d2.discover import discover_tables
+from r2d2.engines import Engine, make_engine
+from r2d2.errors import TableReadError
+from r2d2.minmax import refute_by_minmax
+from r2d2.model import CONTAINED, NOT_CONTAINED, UNKNOWN, Candidate, Edge, ScanResult, StageReport, TableProfile
+from r2d2.output import write_outputs
+from r2d2.profile import profile_tables
+from r2d2.sample import (
+    ChildSample,
+    ParentProbe,
+    SampleCheck,
+    choose_fragments,
+    describe_row,
+    make_sample,
+    row_share,
+    take_sample,
+    target_fragments,
+)
+from r2d2.schema_graph import build_schema_graph
+from r2d2.storage import Lake, open_lake
+from r2d2.storage.reader import read_rows
+from r2d2.verify import comparison_order, pair_check, plan_fingerprints, transitive_via
+
+
+class Progress:
+    """tqdm bars on stderr, or nothing with --quiet."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    @contextmanager
+    def bar(self, desc: str, total: int) -> Iterator[Callable[[], None]]:
+        if not self.enabled:
+            yield lambda: None
+            return
+        with tqdm(total=total, desc=f"{desc:<8}", unit="", file=sys.stderr, leave=False,
+                  dynamic_ncols=True) as bar:
+            yield lambda: bar.update(1)
+
+
+class Scan:
+    """One run of the pipeline over a lake; keeps the verdicts as they are decided."""
+
+    def __init__(self, lake: Lake, config: ScanConfig, engine_name: str, progress: Progress) -> None:
+        self.lake = lake
+        self.config = config
+        self.engine_name = engine_name
+        self.progress = progress
+        self.stages: list[StageReport] = []
+        self.edges: dict[tuple[str, str], Edge] = {}
+        self.profiles: dict[str, TableProfile] = {}
+
+    @contextmanager
+    def stage(self, name: str, pairs_in: int) -> Iterator[StageReport]:
+        report = StageReport(name, pairs_in=pairs_in)
+        start, bytes_before = time.perf_counter(), self.lake.counter.total
+        yield report
+        report.seconds = round(time.perf_counter() - start, 4)
+        report.bytes_read = self.lake.counter.total - bytes_before
+        self.stages.append(report)
+
+    def decide(self, cand: Candidate, status: str, stage: str, reason: str) -> None:
+        self.edges[cand.key] = Edge(cand.parent, cand.child, status, stage, reason)
+
+    def mark_unreadable(self, exc: TableReadError) -> None:
+        profile = self.profiles.get(exc.table)
+        if profile is not None and profile.error is None:
+            profile.error = str(exc)
+
+    def run(self) -> tuple[ScanResult, nx.DiGraph]:
+        with self.stage("discover", 0):
+            refs, warnings = discover_tables(self.lake)
+        with self.stage("profile", 0), self.progress.bar("profile", len(refs)) as tick:
+            profiles = profile_tables(self.lake, refs, self.config, tick)
+        self.profiles = {p.id: p for p in profiles}
+        usable = sum(p.usable for p in profiles)
+        with self.stage("schema", usable * (usable - 1)) as st:
+            graph, candidates = build_schema_graph(profiles)
+            st.pairs_out = len(candidates)
+        survivors = self.run_minmax(candidates)
+        engine = make_engine(self.engine_name, self.lake, self.config)
+        try:
+            survivors = self.run_sample(engine, survivors)
+            self.run_verify(engine, survivors)
+        finally:
+            engine.close()
+        edges = [self.edges[c.key] for c in candidates]
+        return ScanResult(self.lake.uri, self.config.semantics, profiles, edges, self.stages, warnings), graph
+
+    def run_minmax(self, candidates: list[Candidate]) -> list[Candidate]:
+        survivors = []
+        with self.stage("minmax", len(candidates)) as st:
+            for cand in candidates:
+                reason = refute_by_minmax(cand, self.profiles[cand.parent], self.profiles[cand.child],
+                                          self.config.semantics)
+                if reason:
+                    self.decide(cand, NOT_CONTAINED, "minmax", reason)
+                else:
+                    survivors.append(cand)
+            st.pairs_out = len(survivors)
+        return survivors
+
+    def run_sample(self, engine: Engine, pairs: list[Candidate]) -> list[Candidate]:
+        with self.stage("sample", len(pairs)) as st:
+            if self.config.sample_rows == 0:
+                st.pairs_out = len(pairs)
+                return pairs
+            by_child: dict[str, list[Candidate]] = defaultdict(list)
+            for cand in pairs:
+                if cand.comparable:
+                    by_child[cand.child].append(cand)
+            samples: dict[str, ChildSample] = {}
+            with self.progress.bar("sample", len(by_child)) as tick:
+                for child_id in sorted(by_child):
+                    samples_for = self._draw_sample(child_id, by_child[child_id][0])
+                    if samples_for is not None:
+                        samples[child_id] = samples_for
+                    tick()
+            probes: dict[str, ParentProbe] = {}
+            for cand in pairs:
+                sample = samples.get(cand.child)
+                if sample is None:
+                    continue
+                fragments, missing = target_fragments(sample, cand, self.profiles[cand.parent])
+                if missing is not None:
+                    self.decide(cand, NOT_CONTAINED, "sample",
+                                f"sampled row {describe_row(sample, missing)} cannot be in any parent "
+                                "row group (statistics)")
+                    continue
+                if row_share(self.profiles[cand.parent], fragments) > self.config.sample_max_share:
+                    continue  # reading most of the parent is verify's job
+                probe = probes.setdefault(cand.parent, ParentProbe(self.profiles[cand.parent], [], []))
+                probe.fragments = sorted(set(probe.fragments) | set(fragments))
+                probe.checks.append(SampleCheck(cand, sample))
+            with self.progress.bar("probe", len(probes)) as tick:
+                for parent_id in sorted(probes):
+                    try:
+                        verdicts = engine.probe_samples(probes[parent_id])
+                    except TableReadError as exc:  # leave the pairs to verify, which will say why
+                        self.mark_unreadable(exc)
+                        verdicts = {}
+                    for key, reason in verdicts.items():
+                        if reason:
+                            cand = next(c.candidate for c in probes[parent_id].checks if c.candidate.key == key)
+                            self.decide(cand, NOT_CONTAINED, "sample", reason)
+                    tick()
+            survivors = [c for c in pairs if c.key not in self.edges]
+            st.pairs_out = len(survivors)
+        return survivors
+
+    def _draw_sample(self, child_id: str, cand: Candidate) -> ChildSample | None:
+        child = self.profiles[child_id]
+        columns = [c for c, _ in cand.comparable]
+        fragments = choose_fragments(child, self.config.sample_row_groups, self.config.seed)
+        if row_share(child, fragments) > self.config.sample_max_share:
+            return None  # the sample would be most of the child: leave it to verify
+        try:
+            rows = read_rows(self.lake, child, columns, fragments)
+        except TableReadError as exc:
+            self.mark_unreadable(exc)
+            return None
+        return make_sample(child, columns, take_sample(rows, self.config.sample_rows, self.config.seed, child_id))
+
+    def run_verify(self, engine: Engine, pairs: list[Candidate]) -> None:
+        with self.stage("verify", len(pairs)) as st:
+            comparable = [c for c in pairs if c.comparable]
+            for cand in pairs:
+                if not cand.comparable:
+                    self.decide(cand, UNKNOWN, "verify", _nested_reason(cand, self.profiles[cand.child]))
+            failed: dict[str, str] = {}
+            jobs = plan_fingerprints(comparable, self.profiles)
+            with self.progress.bar("verify", len(jobs) + len(comparable)) as tick:
+                for job in jobs:
+                    try:
+                        engine.fingerprint(job)
+                    except TableReadError as exc:
+                        self.mark_unreadable(exc)
+                        failed[job.table.id] = str(exc)
+                    tick()
+                contained: set[tuple[str, str]] = set()
+                children: dict[str, set[str]] = defaultdict(set)
+                for cand in comparison_order(comparable, self.profiles):
+                    tick()
+                    broken = failed.get(cand.parent) or failed.get(cand.child)
+                    if broken:
+                        self.decide(cand, UNKNOWN, "verify", broken)
+                        continue
+                    middle = None if cand.nested else transitive_via(cand, contained, children)
+                    if middle is not None:
+                        self.decide(cand, CONTAINED, "transitive",
+                                    f"{cand.parent} contains {middle}, which contains {cand.child}")
+                    else:
+                        missing, total = engine.compare(pair_check(cand), self.config.semantics)
+                        self._judge(cand, missing, total)
+                    if self.edges[cand.key].status == CONTAINED:
+                        contained.add(cand.key)
+                        children[cand.parent].add(cand.child)
+            st.pairs_out = sum(1 for c in pairs if self.edges[c.key].status == CONTAINED)
+
+    def _judge(self, cand: Candidate, missing: int, total: int) -> None:
+        unit = "rows" if self.config.semantics == "bag" else "distinct rows"
+        if missing:
+            self.decide(cand, NOT_CONTAINED, "verify", f"{missing} of {total} child {unit} not in the parent")
+        elif cand.nested:
+            self.decide(cand, UNKNOWN, "verify", f"all {total} {unit} found on the other columns, but "
+                        + _nested_reason(cand, self.profiles[cand.child]))
+        else:
+            self.decide(cand, CONTAINED, "verify", f"all {total} {unit} found")
+
+
+def _nested_reason(cand: Candidate, child: TableProfile) -> str:
+    cols = ", ".join(f"{c} ({child.column(c).type})" for c in cand.nested)
+    return f"nested column(s) {cols}: r2d2 does not compare nested values yet"
+
+
+def run_scan(lake_uri: str, out_dir: Path | None, config: ScanConfig, *, engine: str = "local",
+             progress: bool = False) -> ScanResult:
+    """Scan a lake and (when `out_dir` is given) write its outputs there."""
+    lake = open_lake(lake_uri)
+    result, graph = Scan(lake, config, engine, Progress(progress)).run()
+    if out_dir is not None:
+        write_outputs(result, graph, Path(out_dir))
+    return result

@@ -1,0 +1,290 @@
+"""Profile: what footers and Delta logs say about each table (DESIGN §3, profile) — schema, rows,
+bytes, per-column compressed bytes and min/max/null counts, per row group (Parquet) or per file
+(Delta). Never reads a data page.
+
+Partition keys become columns typed the way Spark infers them (int, long, decimal(38,0), double,
+date, timestamp, else string; a key whose values disagree widens like Spark's
+`findWiderTypeForPartitionColumn`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
+from urllib.parse import unquote
+
+import pyarrow as pa
+
+from r2d2.config import ScanConfig
+from r2d2.discover import TableRef
+from r2d2.errors import TableReadError
+from r2d2.model import NESTED, Column, ColumnStats, DataFile, Fragment, TableProfile, family_of
+from r2d2.stats import (
+    arrow_to_keys,
+    constant_stats,
+    delta_column_stats,
+    merge_stats,
+    parquet_column_stats,
+)
+from r2d2.storage import Lake
+
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,9})?")
+_WIDENING = [pa.int32(), pa.int64(), pa.decimal128(38, 0), pa.float64()]
+
+
+def _infer_one(raw: str) -> pa.DataType:
+    if _INT.fullmatch(raw):
+        value = int(raw)
+        if -(2**31) <= value < 2**31:
+            return pa.int32()
+        if -(2**63) <= value < 2**63:
+            return pa.int64()
+        return pa.decimal128(38, 0) if len(raw.lstrip("+-")) <= 38 else pa.string()
+    if _FLOAT.fullmatch(raw):
+        return pa.float64()
+    if _DATE.fullmatch(raw):
+        try:
+            dt.date.fromisoformat(raw)
+            return pa.date32()
+        except ValueError:
+            return pa.string()
+    if _TIMESTAMP.fullmatch(raw):
+        try:
+            dt.datetime.fromisoformat(raw.replace(" ", "T")[:26])
+            return pa.timestamp("us", tz="UTC")
+        except ValueError:
+            return pa.string()
+    return pa.string()
+
+
+def infer_partition_type(values: Iterable[str | None]) -> pa.DataType:
+    """Spark's type for a partition key from its raw folder values (all NULL → string)."""
+    kinds = {_infer_one(v) for v in values if v is not None}
+    if not kinds:
+        return pa.string()
+    if len(kinds) == 1:
+        return kinds.pop()
+    if kinds <= set(_WIDENING):
+        return max(kinds, key=_WIDENING.index)
+    return pa.string()
+
+
+def parse_partition_value(raw: str | None, dtype: pa.DataType) -> Any:
+    """A raw folder value as a Python value of `dtype` (the caller made sure it parses)."""
+    if raw is None:
+        return None
+    if pa.types.is_integer(dtype):
+        return int(raw)
+    if pa.types.is_decimal(dtype):
+        return Decimal(raw)
+    if pa.types.is_floating(dtype):
+        return float(raw)
+    if pa.types.is_date(dtype):
+        return dt.date.fromisoformat(raw)
+    if pa.types.is_timestamp(dtype):
+        return dt.datetime.fromisoformat(raw.replace(" ", "T")[:26]).replace(tzinfo=dt.timezone.utc)
+    return raw
+
+
+def _leaf_count(dtype: pa.DataType) -> int:
+    if pa.types.is_struct(dtype):
+        return sum(_leaf_count(dtype.field(i).type) for i in range(dtype.num_fields))
+    if pa.types.is_map(dtype):
+        return _leaf_count(dtype.key_type) + _leaf_count(dtype.item_type)
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_fixed_size_list(dtype):
+        return _leaf_count(dtype.value_type)
+    return 1
+
+
+def _partition_key(value: Any, dtype: pa.DataType) -> Any:
+    return arrow_to_keys(pa.array([value], dtype))[0]
+
+
+def profile_tables(lake: Lake, refs: list[TableRef], config: ScanConfig,
+                   progress: Callable[[], None] | None = None) -> list[TableProfile]:
+    """Profile every table, `config.workers` at a time; a table that cannot be read gets an error."""
+
+    def one(ref: TableRef) -> TableProfile:
+        try:
+            if ref.error:
+                return TableProfile(ref.id, ref.format, ref.location, error=ref.error)
+            if ref.format == "delta":
+                return profile_delta(lake, ref, config)
+            return profile_parquet(lake, ref, config)
+        except TableReadError as exc:
+            return TableProfile(ref.id, ref.format, ref.location, error=str(exc))
+        except Exception as exc:  # a table must never stop the scan of the rest
+            return TableProfile(ref.id, ref.format, ref.location,
+                                error=f"cannot profile: {type(exc).__name__}: {exc}")
+        finally:
+            if progress:
+                progress()
+
+    with ThreadPoolExecutor(max_workers=config.workers) as pool:
+        return list(pool.map(one, refs))
+
+
+def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Schema,
+            partition_types: dict[str, pa.DataType], config: ScanConfig) -> TableProfile:
+    """Fill columns, row-group fragments and merged stats from Parquet footers (file index, meta)."""
+    data_fields = list(schema)
+    profile.columns = [Column(f.name, f.type) for f in data_fields]
+    profile.columns += [Column(name, t) for name, t in partition_types.items()]
+    profile.partition_columns = list(partition_types)
+    folded = [c.name.casefold() for c in profile.columns]
+    if len(set(folded)) != len(folded):
+        dupes = sorted({c.name for c in profile.columns if folded.count(c.name.casefold()) > 1})
+        raise TableReadError(f"columns {', '.join(dupes)} differ only by letter case; r2d2 matches "
+                             "names case-insensitively and cannot tell them apart", table=profile.id)
+    column_bytes = dict.fromkeys((c.name for c in profile.columns), 0)
+    for file_index, meta in metas:
+        file_schema = meta.schema.to_arrow_schema()
+        leaves: dict[str, tuple[int, int, pa.DataType]] = {}
+        start = 0
+        for f in file_schema:
+            count = _leaf_count(f.type)
+            leaves[f.name] = (start, count, f.type)
+            start += count
+        datafile = profile.files[file_index]
+        for rg_index in range(meta.num_row_groups):
+            rg = meta.row_group(rg_index)
+            stats: dict[str, ColumnStats] = {}
+            for f in data_fields:
+                if f.name not in leaves:  # a column missing from this file reads as NULL
+                    stats[f.name] = ColumnStats(null_count=rg.num_rows)
+                    continue
+                first, count, ftype = leaves[f.name]
+                column_bytes[f.name] += sum(rg.column(first + i).total_compressed_size for i in range(count))
+                if family_of(f.type) == NESTED or count != 1:
+                    stats[f.name] = ColumnStats()
+                else:
+                    stats[f.name] = parquet_column_stats(rg.column(first).statistics, ftype,
+                                                         config.stats_truncation_bytes)
+            for name, ptype in partition_types.items():
+                stats[name] = constant_stats(_partition_key(datafile.partition.get(name), ptype), rg.num_rows)
+            profile.fragments.append(Fragment(file_index, rg_index, rg.num_rows, stats))
+        profile.rows += meta.num_rows
+    profile.column_bytes = column_bytes
+    profile.stats = {c.name: merge_stats((fr.rows, fr.stats[c.name]) for fr in profile.fragments)
+                     for c in profile.columns}
+    return profile
+
+
+def profile_parquet(lake: Lake, ref: TableRef, config: ScanConfig) -> TableProfile:
+    profile = TableProfile(ref.id, "parquet", ref.location)
+    keys = list(dict.fromkeys(k for p in ref.partitions for k in p))  # folder nesting order, as Spark
+    partition_types = {k: infer_partition_type(p.get(k) for p in ref.partitions) for k in keys}
+    metas = []
+    for index, entry in enumerate(ref.files):
+        try:
+            meta = lake.read_footer(entry.path)
+        except OSError as exc:
+            raise TableReadError(f"cannot read {entry.path}: {exc}", table=ref.id, path=entry.path) from exc
+        values = {k: parse_partition_value(ref.partitions[index].get(k), t) for k, t in partition_types.items()}
+        profile.files.append(DataFile(entry.path, entry.size, values))
+        metas.append((index, meta))
+    profile.bytes = sum(f.bytes for f in profile.files)
+    schemas = [m.schema.to_arrow_schema() for _, m in metas]
+    schema = _unify(ref.id, [f.path for f in profile.files], schemas)
+    clash = {f.name.casefold() for f in schema} & {k.casefold() for k in partition_types}
+    if clash:
+        raise TableReadError(f"partition key {sorted(clash)[0]} is also a column inside the data files",
+                             table=ref.id)
+    return _finish(profile, metas, schema, partition_types, config)
+
+
+def _unify(table_id: str, paths: list[str], schemas: list[pa.Schema]) -> pa.Schema:
+    if not schemas:
+        return pa.schema([])
+    if all(s.equals(schemas[0]) for s in schemas[1:]):
+        return schemas[0].remove_metadata()
+    try:
+        return pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise TableReadError(f"files have incompatible schemas (e.g. {paths[0]}): {exc}", table=table_id) from exc
+
+
+def _delta_file_path(location: str, rel: str) -> str:
+    if "://" in rel:
+        return rel.split("://", 1)[1] if rel.startswith("file://") else rel
+    return location.rstrip("/") + "/" + unquote(rel)
+
+
+def profile_delta(lake: Lake, ref: TableRef, config: ScanConfig) -> TableProfile:
+    """A Delta table's live files and statistics come from its log, never from a listing."""
+    from deltalake import DeltaTable  # imported here: only Delta lakes pay for it
+
+    profile = TableProfile(ref.id, "delta", ref.location)
+    uri = ref.location if lake.is_local else f"{lake.uri.split('://')[0]}://{ref.location}"
+    try:
+        table = DeltaTable(uri, storage_options=lake.storage_options() or None)
+    except Exception as exc:
+        raise TableReadError(f"cannot read Delta log of {ref.location}: {exc}", table=ref.id) from exc
+    features = set(table.protocol().reader_features or [])
+    unsupported = features & {"deletionVectors", "columnMapping"}
+    if unsupported:
+        raise TableReadError(f"Delta table uses {', '.join(sorted(unsupported))}; r2d2 cannot read its rows "
+                             "exactly from Parquet yet", table=ref.id)
+    schema = pa.schema(table.schema().to_arrow())
+    partition_names = list(table.metadata().partition_columns)
+    actions = pa.table(table.get_add_actions(flatten=True))
+    lake.counter.add(_delta_log_bytes(lake, ref.location))
+    partition_types = {name: schema.field(name).type for name in partition_names}
+    data_schema = pa.schema([f for f in schema if f.name not in partition_types])
+    rows_known = actions.column("num_records").null_count == 0 if actions.num_rows else True
+    for i, path in enumerate(actions.column("path").to_pylist()):
+        values = {}
+        for name, ptype in partition_types.items():
+            raw = actions.column(f"partition.{name}")[i].as_py() if f"partition.{name}" in actions.column_names \
+                else None
+            values[name] = None if raw is None else pa.scalar(raw).cast(ptype).as_py()
+        profile.files.append(DataFile(_delta_file_path(ref.location, path),
+                                      int(actions.column("size_bytes")[i].as_py()), values))
+    profile.bytes = sum(f.bytes for f in profile.files)
+    if not rows_known:
+        # The log lacks record counts: fall back to the files' footers (still no data pages).
+        metas = [(i, lake.read_footer(f.path)) for i, f in enumerate(profile.files)]
+        return _finish(profile, metas, data_schema, partition_types, config)
+    profile.columns = [Column(f.name, f.type) for f in schema]
+    profile.partition_columns = partition_names
+    keys: dict[str, tuple[list[Any], list[Any], list[Any]]] = {}
+    for f in data_schema:
+        lo_name, hi_name, n_name = f"min.{f.name}", f"max.{f.name}", f"null_count.{f.name}"
+        if family_of(f.type) != NESTED and lo_name in actions.column_names and hi_name in actions.column_names:
+            lo = arrow_to_keys(actions.column(lo_name))
+            hi = arrow_to_keys(actions.column(hi_name))
+        else:
+            lo = hi = [None] * actions.num_rows
+        nulls = actions.column(n_name).to_pylist() if n_name in actions.column_names else [None] * actions.num_rows
+        keys[f.name] = (lo, hi, nulls)
+    rows = actions.column("num_records").to_pylist()
+    for i, datafile in enumerate(profile.files):
+        stats = {name: delta_column_stats(lo[i], hi[i], nulls[i], data_schema.field(name).type,
+                                          config.stats_truncation_bytes)
+                 for name, (lo, hi, nulls) in keys.items()}
+        for name, ptype in partition_types.items():
+            stats[name] = constant_stats(_partition_key(datafile.partition.get(name), ptype), rows[i])
+        profile.fragments.append(Fragment(i, None, rows[i], stats))
+    profile.rows = sum(rows)
+    # The log has no per-column sizes: spread each file's bytes over its columns by count.
+    width = max(1, len(data_schema))
+    profile.column_bytes = {c.name: (0 if c.name in partition_types else profile.bytes // width)
+                            for c in profile.columns}
+    profile.stats = {c.name: merge_stats((fr.rows, fr.stats[c.name]) for fr in profile.fragments)
+                     for c in profile.columns}
+    return profile
+
+
+def _delta_log_bytes(lake: Lake, location: str) -> int:
+    """deltalake reads the log itself; count the log files it may fetch (an upper bound)."""
+    try:
+        return sum(e.size for e in lake.list_dir(lake.join(location, "_delta_log")) if not e.is_dir)
+    except OSError:
+        return 0

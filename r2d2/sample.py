@@ -1,0 +1,128 @@
+"""Stage 3a, sample: refute pairs by a seeded sample of the child's rows that is missing from the
+parent (DESIGN §3). The sample comes from at most `sample_row_groups` fragments of the child. For
+each parent only the fragments whose statistics could hold a sampled row are read; rows that no
+fragment could hold refute the pair without reading the parent at all. Under bag semantics a
+sampled value drawn k times must occur at least k times among those fragments, which hold every
+parent row equal to it.
+
+Sampling pays only when it reads a small part of a table, since verify reads every survivor once
+anyway: a child is sampled, and a parent probed, only when that touches at most `sample_max_share`
+of its rows. Other pairs go straight to verify.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from r2d2.model import Candidate, TableProfile
+from r2d2.stats import NS_PER_UNIT, arrow_to_keys, base_type, is_float, might_hold
+
+MAX_SHOWN_COLUMNS = 8
+
+
+@dataclass
+class ChildSample:
+    """Sampled rows of one child on its comparable columns (engine form, columns c0..cN)."""
+
+    child: TableProfile
+    columns: list[str]
+    types: list[pa.DataType]
+    rows: pa.Table
+    keys: list[list[Any]] = field(default_factory=list)  # per column, per row: statistics keys
+
+
+@dataclass
+class SampleCheck:
+    candidate: Candidate
+    sample: ChildSample
+
+
+@dataclass
+class ParentProbe:
+    """One read of a parent: the fragments any of its children's samples could be in."""
+
+    parent: TableProfile
+    fragments: list[int]
+    checks: list[SampleCheck]
+
+
+def choose_fragments(profile: TableProfile, max_fragments: int, seed: int) -> list[int]:
+    """Seeded choice of the child fragments the sample is drawn from."""
+    nonempty = [i for i, f in enumerate(profile.fragments) if f.rows > 0]
+    if len(nonempty) <= max_fragments:
+        return nonempty
+    return sorted(random.Random(f"{seed}:{profile.id}:fragments").sample(nonempty, max_fragments))
+
+
+def row_share(profile: TableProfile, fragments: list[int]) -> float:
+    """The share of a table's rows that reading these fragments touches."""
+    return sum(profile.fragments[i].rows for i in fragments) / profile.rows if profile.rows else 1.0
+
+
+def take_sample(rows: pa.Table, n: int, seed: int, table_id: str) -> pa.Table:
+    """Seeded sample of `n` rows (all of them when there are fewer)."""
+    if rows.num_rows <= n:
+        return rows
+    picks = sorted(random.Random(f"{seed}:{table_id}:rows").sample(range(rows.num_rows), n))
+    return rows.take(pa.array(picks))
+
+
+def engine_keys(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType) -> list[Any]:
+    """Statistics keys for a column in engine form (timestamps arrive as raw unit counts)."""
+    if pa.types.is_timestamp(base_type(dtype)):
+        factor = NS_PER_UNIT[base_type(dtype).unit]
+        return [None if v is None else v * factor for v in array.to_pylist()]
+    return arrow_to_keys(array)
+
+
+def make_sample(child: TableProfile, columns: list[str], rows: pa.Table) -> ChildSample:
+    types = [child.column(c).type for c in columns]
+    keys = [engine_keys(rows.column(i), t) for i, t in enumerate(types)]
+    return ChildSample(child, columns, types, rows, keys)
+
+
+def target_fragments(sample: ChildSample, candidate: Candidate,
+                     parent: TableProfile) -> tuple[list[int], int | None]:
+    """Parent fragments that might hold some sampled row, and the first sampled row that no
+    fragment can hold (None when every row might be somewhere)."""
+    mapping = dict(candidate.comparable)
+    parent_cols = [mapping[c] for c in sample.columns]
+    float_mode = [is_float(t) or is_float(parent.column(p).type) for t, p in zip(sample.types, parent_cols)]
+    n_rows = sample.rows.num_rows
+    covered = [False] * n_rows
+    needed = []
+    for index, frag in enumerate(parent.fragments):
+        if frag.rows == 0:
+            continue
+        stats = [frag.stats[p] for p in parent_cols]
+        hit = False
+        for r in range(n_rows):
+            if covered[r] and hit:
+                continue
+            if all(might_hold(sample.keys[j][r], stats[j], float_mode[j], frag.rows) for j in range(len(stats))):
+                covered[r] = True
+                hit = True
+        if hit:
+            needed.append(index)
+    missing = next((r for r in range(n_rows) if not covered[r]), None)
+    return needed, missing
+
+
+def describe_row(sample: ChildSample, i: int) -> str:
+    """One sampled row as `{col: value, ...}` in the child's own types, for a refutation reason."""
+    shown = []
+    for j, (name, dtype) in enumerate(zip(sample.columns, sample.types)):
+        if j == MAX_SHOWN_COLUMNS:
+            shown.append("…")
+            break
+        value = sample.rows.column(j)[i]
+        if pa.types.is_timestamp(base_type(dtype)):
+            value = pc.cast(pa.array([value.as_py()], pa.int64()), base_type(dtype))[0]
+        text = repr(value.as_py())
+        shown.append(f"{name}: {text if len(text) <= 40 else text[:37] + '...'}")
+    return "{" + ", ".join(shown) + "}"

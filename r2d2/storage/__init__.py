@@ -1,0 +1,213 @@
+"""Storage behind one small interface, chosen by URI scheme (local folders today; `s3://` and
+`abfss://` through pyarrow's file systems). Every byte the stages fetch goes through `Lake.open`,
+which counts it, so each stage can report `bytes_read` honestly."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from r2d2.errors import LakeNotFoundError, TableReadError
+
+
+class ByteCounter:
+    """A thread-safe running total of bytes fetched from storage."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.total += n
+
+
+class CountingFile(io.RawIOBase):
+    """A read-only file that adds every byte it returns to a ByteCounter."""
+
+    def __init__(self, inner: pa.NativeFile, counter: ByteCounter) -> None:
+        super().__init__()
+        self._inner = inner
+        self._counter = counter
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read() if size is None or size < 0 else self._inner.read(size)
+        self._counter.add(len(data))
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._inner.tell()
+
+    def size(self) -> int:
+        return self._inner.size()
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+
+class TailOnlyFile(io.RawIOBase):
+    """Presents a file of `size` bytes of which only the tail is known; everything before it reads
+    as zeros. Lets pyarrow parse a Parquet footer after r2d2 fetched exactly the footer's bytes
+    instead of the 64 KiB pyarrow would fetch (which, for small files, is the whole file)."""
+
+    def __init__(self, size: int, tail: bytes) -> None:
+        super().__init__()
+        self._size = size
+        self._tail = tail
+        self._start = size - len(tail)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
+        start, self._pos = self._pos, end
+        zeros = max(0, min(end, self._start) - start)
+        return bytes(zeros) + self._tail[max(0, start - self._start) : max(0, end - self._start)]
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def size(self) -> int:
+        return self._size
+
+
+@dataclass
+class Entry:
+    """One item of a folder listing."""
+
+    name: str
+    path: str
+    is_dir: bool
+    size: int
+
+
+@dataclass
+class Lake:
+    """A lake root on some file system. `path` is the root as the file system names it."""
+
+    uri: str
+    fs: pafs.FileSystem
+    path: str
+    counter: ByteCounter = field(default_factory=ByteCounter)
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, pafs.LocalFileSystem)
+
+    def join(self, *parts: str) -> str:
+        return "/".join([self.path.rstrip("/"), *[p.strip("/") for p in parts if p]])
+
+    def relative(self, path: str) -> str:
+        root = self.path.rstrip("/")
+        return path[len(root) :].strip("/") if path.startswith(root) else path
+
+    def list_dir(self, path: str) -> list[Entry]:
+        """The folder's direct entries. Symbolic links are left out: a scan never follows a path
+        out of the lake root (DESIGN §3, discover)."""
+        infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=False))
+        entries = []
+        for info in infos:
+            if self.is_local and os.path.islink(info.path):
+                continue
+            if info.type == pafs.FileType.Directory:
+                entries.append(Entry(info.base_name, info.path, True, 0))
+            elif info.type == pafs.FileType.File:
+                entries.append(Entry(info.base_name, info.path, False, info.size or 0))
+        return sorted(entries, key=lambda e: e.name)
+
+    def open(self, path: str) -> CountingFile:
+        """Open a file for reading; what is read is counted."""
+        return CountingFile(self.fs.open_input_file(path), self.counter)
+
+    def read_footer(self, path: str) -> pq.FileMetaData:
+        """Fetch and parse only a Parquet file's footer (8 + footer-length bytes).
+
+        Raises TableReadError naming the file when it is not Parquet or is truncated."""
+        with self.fs.open_input_file(path) as raw:
+            size = raw.size()
+            if size < 12:
+                raise TableReadError(f"{path} is not a Parquet file: only {size} bytes", path=path)
+            raw.seek(size - 8)
+            trailer = raw.read(8)
+            self.counter.add(len(trailer))
+            if trailer[4:] == b"PARE":
+                raise TableReadError(f"{path} is an encrypted Parquet file; r2d2 cannot read it", path=path)
+            if trailer[4:] != b"PAR1":
+                raise TableReadError(f"{path} is not a Parquet file (no PAR1 magic at its end)", path=path)
+            length = int.from_bytes(trailer[:4], "little")
+            if length + 12 > size:
+                raise TableReadError(f"{path} is truncated or corrupt: footer of {length} bytes in a "
+                                     f"{size}-byte file", path=path)
+            raw.seek(size - 8 - length)
+            footer = raw.read(length)
+            self.counter.add(len(footer))
+        try:
+            return pq.ParquetFile(TailOnlyFile(size, footer + trailer)).metadata
+        except (OSError, pa.ArrowException) as exc:
+            raise TableReadError(f"{path} has a corrupt Parquet footer: {exc}", path=path) from exc
+
+    def size(self, path: str) -> int:
+        return self.fs.get_file_info(path).size or 0
+
+    def storage_options(self) -> dict[str, str]:
+        """Options for deltalake, which reads the log itself."""
+        return {}
+
+
+def open_lake(uri: str) -> Lake:
+    """Resolve a lake root URI to a file system and check that it is a folder we can list."""
+    if "://" in uri:
+        try:
+            fs, path = pafs.FileSystem.from_uri(uri)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+            raise LakeNotFoundError(f"cannot open lake root {uri}: {exc}") from exc
+    else:
+        fs, path = pafs.LocalFileSystem(), os.path.abspath(uri)
+    try:
+        info = fs.get_file_info(path)
+    except OSError as exc:
+        raise LakeNotFoundError(f"cannot open lake root {uri}: {exc}") from exc
+    if info.type == pafs.FileType.NotFound:
+        raise LakeNotFoundError(f"lake root {uri} does not exist")
+    if info.type != pafs.FileType.Directory:
+        raise LakeNotFoundError(f"lake root {uri} is not a folder; point r2d2 at the folder holding the tables")
+    if isinstance(fs, pafs.LocalFileSystem) and not os.access(path, os.R_OK | os.X_OK):
+        raise LakeNotFoundError(f"lake root {uri} cannot be listed: permission denied")
+    return Lake(uri=uri, fs=fs, path=path)

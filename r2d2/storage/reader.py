@@ -1,0 +1,116 @@
+"""Stream the rows of a profiled table: chosen columns, chosen fragments, partition values filled
+in, every file's columns cast to the table's types. Memory stays at one batch per file whatever the
+table's size. Values are handed to engines in a normalised Arrow form (see `engine_array`)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from r2d2.errors import TableReadError
+from r2d2.model import TableProfile
+from r2d2.storage import Lake
+
+BATCH_ROWS = 65_536
+
+
+def engine_type(dtype: pa.DataType) -> pa.DataType:
+    """The Arrow type an engine receives for a column of `dtype`: timestamps, times and durations as
+    their raw int64 counts (DuckDB would otherwise round nanoseconds), dictionaries decoded."""
+    if pa.types.is_dictionary(dtype):
+        return engine_type(dtype.value_type)
+    if pa.types.is_timestamp(dtype) or pa.types.is_time(dtype) or pa.types.is_duration(dtype):
+        return pa.int64()
+    if pa.types.is_date64(dtype):
+        return pa.date32()
+    if pa.types.is_float16(dtype):
+        return pa.float32()
+    if pa.types.is_string_view(dtype):
+        return pa.string()
+    if pa.types.is_binary_view(dtype):
+        return pa.binary()
+    if pa.types.is_decimal256(dtype) and dtype.precision <= 38:
+        return pa.decimal128(dtype.precision, dtype.scale)
+    return dtype
+
+
+def engine_array(array: pa.Array, dtype: pa.DataType) -> pa.Array:
+    """`array` (of the table's type `dtype`) in the engine's form."""
+    target = engine_type(dtype)
+    if target == array.type:
+        return array
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    if pa.types.is_time32(array.type):
+        return pc.cast(array.view(pa.int32()), pa.int64())
+    if pa.types.is_time64(array.type) or pa.types.is_duration(array.type) or pa.types.is_timestamp(array.type):
+        return array.view(pa.int64()) if array.offset == 0 else pc.cast(array.view(pa.int64()), pa.int64())
+    return pc.cast(array, target)
+
+
+def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
+                       fragments: list[int] | None = None,
+                       batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """Batches with columns c0..cN (= `columns`, in engine form) of the given fragments (all when None).
+
+    Raises TableReadError naming the table and file when a data page cannot be read."""
+    names = [f"c{i}" for i in range(len(columns))]
+    types = [profile.column(c).type for c in columns]
+    schema = pa.schema([pa.field(n, engine_type(t)) for n, t in zip(names, types)])
+    chosen = profile.fragments if fragments is None else [profile.fragments[i] for i in fragments]
+    by_file: dict[int, list[int]] = defaultdict(list)
+    whole: set[int] = set()
+    for frag in chosen:
+        if frag.row_group is None:
+            whole.add(frag.file)
+        else:
+            by_file[frag.file].append(frag.row_group)
+    for file_index in sorted(set(by_file) | whole):
+        datafile = profile.files[file_index]
+        try:
+            meta = lake.read_footer(datafile.path)
+            row_groups = None if file_index in whole else sorted(set(by_file[file_index]))
+            pf = pq.ParquetFile(lake.open(datafile.path), metadata=meta)
+            present = set(pf.schema_arrow.names)
+            wanted = [c for c in columns if c in present and c not in profile.partition_columns]
+            if not wanted:  # only partition columns or absent columns: rows from the footer
+                n = sum(meta.row_group(i).num_rows for i in (row_groups or range(meta.num_row_groups)))
+                yield from _constant_batches(n, columns, types, datafile.partition, schema, batch_rows)
+                continue
+            batches: Iterator[pa.RecordBatch] = pf.iter_batches(batch_size=batch_rows, row_groups=row_groups, columns=wanted,
+                                      use_threads=True)
+            for batch in batches:
+                arrays = []
+                for col, dtype in zip(columns, types):
+                    if col in profile.partition_columns:
+                        arrays.append(pa.array([datafile.partition.get(col)] * batch.num_rows, dtype))
+                    elif col in present:
+                        arr = batch.column(col)
+                        arrays.append(arr if arr.type == dtype else pc.cast(arr, dtype))
+                    else:
+                        arrays.append(pa.nulls(batch.num_rows, dtype))
+                yield pa.record_batch([engine_array(a, t) for a, t in zip(arrays, types)], schema=schema)
+        except TableReadError:
+            raise
+        except (OSError, pa.ArrowException) as exc:
+            raise TableReadError(f"cannot read {datafile.path}: {exc}", table=profile.id,
+                                 path=datafile.path) from exc
+
+
+def _constant_batches(n: int, columns: list[str], types: list[pa.DataType], partition: dict,
+                      schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    for start in range(0, n, batch_rows):
+        size = min(batch_rows, n - start)
+        arrays = [pa.array([partition.get(c)] * size, t) for c, t in zip(columns, types)]
+        yield pa.record_batch([engine_array(a, t) for a, t in zip(arrays, types)], schema=schema)
+
+
+def read_rows(lake: Lake, profile: TableProfile, columns: list[str], fragments: list[int]) -> pa.Table:
+    """All rows of a few fragments, in engine form (used for samples, which are small)."""
+    names = [f"c{i}" for i in range(len(columns))]
+    schema = pa.schema([pa.field(n, engine_type(profile.column(c).type)) for n, c in zip(names, columns)])
+    return pa.Table.from_batches(list(iter_table_batches(lake, profile, columns, fragments)), schema=schema)
