@@ -33,7 +33,8 @@ from r2d2.stats import (
 from r2d2.storage import Lake
 
 _INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# Java's Double.parseDouble, which Spark uses: a trailing d/f, NaN and Infinity are doubles too.
+_FLOAT = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[dDfF]?|NaN|Infinity)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,9})?")
 _WIDENING = [pa.int32(), pa.int64(), pa.decimal128(38, 0), pa.float64()]
@@ -73,6 +74,8 @@ def infer_partition_type(values: Iterable[str | None]) -> pa.DataType:
         return kinds.pop()
     if kinds <= set(_WIDENING):
         return max(kinds, key=_WIDENING.index)
+    if kinds == {pa.date32(), pa.timestamp("us", tz="UTC")}:
+        return pa.timestamp("us", tz="UTC")
     return pa.string()
 
 
@@ -85,7 +88,9 @@ def parse_partition_value(raw: str | None, dtype: pa.DataType) -> Any:
     if pa.types.is_decimal(dtype):
         return Decimal(raw)
     if pa.types.is_floating(dtype):
-        return float(raw)
+        return float(raw.rstrip("dDfF").replace("Infinity", "inf"))
+    if pa.types.is_timestamp(dtype) and _DATE.fullmatch(raw):
+        return dt.datetime.fromisoformat(raw).replace(tzinfo=dt.timezone.utc)
     if pa.types.is_date(dtype):
         return dt.date.fromisoformat(raw)
     if pa.types.is_timestamp(dtype):

@@ -1,0 +1,59 @@
+"""The command line: exit codes and messages of DESIGN §4, help that teaches, outputs on disk."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+
+from r2d2.cli import main
+from tests.conftest import write_table
+
+
+def test_scan_writes_json_graphml_and_summary(lake: Path, tmp_path: Path, capsys) -> None:
+    write_table(lake, "a", pa.table({"id": [1, 2, 3], "name": ["x", "y", "z"]}))
+    write_table(lake, "b", pa.table({"ID": [2, 3]}))
+    out = tmp_path / "out"
+    assert main(["scan", str(lake), "--out", str(out)]) == 0
+    doc = json.loads((out / "containment.json").read_text())
+    assert set(doc) == {"version", "lake", "semantics", "tables", "edges", "stages"}
+    assert doc["edges"] == [{"parent": "a", "child": "b", "status": "contained", "stage": "verify",
+                             "reason": "all 2 rows found"}]
+    assert [s["name"] for s in doc["stages"]] == ["discover", "profile", "schema", "minmax", "sample", "verify"]
+    assert (out / "containment.graphml").exists()
+    printed = capsys.readouterr().out
+    assert "1 contained" in printed and "containment.json" in printed
+
+
+def test_missing_lake_root_exits_2_with_one_line(tmp_path: Path, capsys) -> None:
+    assert main(["scan", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "does not exist" in err and "Traceback" not in err
+
+
+def test_bad_usage_exits_2(tmp_path: Path) -> None:
+    assert main(["scan", str(tmp_path)]) == 2  # --out missing
+    assert main(["scan", str(tmp_path), "--out", str(tmp_path / "o"), "--semantics", "fuzzy"]) == 2
+    assert main([]) == 2
+
+
+def test_bad_config_file_exits_2(lake: Path, tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("sample_rowz: 3\n")
+    assert main(["scan", str(lake), "--out", str(tmp_path / "o"), "--config", str(cfg)]) == 2
+    assert "unknown keys: sample_rowz" in capsys.readouterr().err
+
+
+def test_empty_lake_is_fine(lake: Path, tmp_path: Path) -> None:
+    assert main(["scan", str(lake), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "o" / "containment.json").read_text())["tables"] == []
+
+
+def test_console_script_help_teaches() -> None:
+    done = subprocess.run([sys.executable, "-m", "r2d2.cli", "scan", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0
+    for words in ("--semantics", "--sample-rows", "--workers", "bag semantics", "examples:"):
+        assert words in done.stdout

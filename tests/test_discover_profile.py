@@ -1,0 +1,119 @@
+"""Discovery and profiling (DESIGN §1, §3): Parquet folders, Hive partitions typed like Spark,
+Delta live files from the log, and bad input reported per table without stopping the scan."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import write_deltalake
+
+from r2d2.config import ScanConfig
+from r2d2.discover import discover_tables
+from r2d2.profile import infer_partition_type, profile_tables
+from r2d2.storage import open_lake
+from tests.conftest import write_table
+
+
+def profiles(root: Path) -> dict:
+    lake = open_lake(str(root))
+    refs, _ = discover_tables(lake)
+    return {p.id: p for p in profile_tables(lake, refs, ScanConfig())}
+
+
+@pytest.mark.parametrize("values, expected", [
+    (["1", "2"], pa.int32()), (["1", str(2**40)], pa.int64()), (["1", "2.5"], pa.float64()),
+    (["2024-01-02"], pa.date32()), (["2024-01-02 03:04:05"], pa.timestamp("us", tz="UTC")),
+    (["a", "1"], pa.string()), ([None, None], pa.string()), (["2024-13-45"], pa.string()),
+    (["01", None], pa.int32()),
+])
+def test_partition_types_follow_spark(values: list, expected: pa.DataType) -> None:
+    assert infer_partition_type(values) == expected
+
+
+def test_hive_partitions_become_columns_and_junk_is_ignored(lake: Path) -> None:
+    t = pa.table({"v": [1, 2]})
+    for folder in ("sales/year=2024/region=eu", "sales/year=2023/region=__HIVE_DEFAULT_PARTITION__",
+                   "sales/year=2023/region=a%2Fb"):
+        write_table(lake, folder, t)
+    (lake / "sales" / "_SUCCESS").write_text("")
+    (lake / "sales" / "year=2024" / "region=eu" / ".part-00000.parquet.crc").write_text("x")
+    p = profiles(lake)["sales"]
+    assert p.error is None
+    assert [(c.name, str(c.type)) for c in p.columns] == [("v", "int64"), ("year", "int32"), ("region", "string")]
+    assert p.rows == 6 and len(p.files) == 3
+    assert p.stats["region"].null_count == 2
+    assert p.stats["year"].lo == 2023 and p.stats["year"].hi == 2024
+
+
+def test_nested_folders_give_ids_relative_to_the_root(lake: Path) -> None:
+    write_table(lake, "a/b/ç", pa.table({"x": [1]}))
+    write_table(lake, "top", pa.table({"x": [1]}))
+    assert sorted(profiles(lake)) == ["a/b/ç", "top"]
+
+
+def test_delta_live_files_come_from_the_log(lake: Path) -> None:
+    path = lake / "d"
+    write_deltalake(str(path), pa.table({"k": [1, 2, 3], "p": ["x", "y", "y"]}), partition_by=["p"])
+    write_deltalake(str(path), pa.table({"k": [9], "p": ["x"]}), partition_by=["p"], mode="overwrite")
+    p = profiles(lake)["d"]
+    assert p.format == "delta" and p.error is None
+    assert p.rows == 1 and p.stats["k"].lo == 9
+    assert {c.name for c in p.columns} == {"k", "p"}
+
+
+def test_bad_tables_get_errors_and_the_rest_is_profiled(lake: Path) -> None:
+    write_table(lake, "good", pa.table({"x": [1]}))
+    (lake / "corrupt").mkdir()
+    (lake / "corrupt" / "part-0.parquet").write_bytes(b"not parquet at all, sorry")
+    good = write_table(lake, "truncated", pa.table({"x": list(range(1000))}))
+    data = (good / "part-00000.parquet").read_bytes()
+    (good / "part-00000.parquet").write_bytes(data[: len(data) - 20])
+    write_table(lake, "mixed", pa.table({"x": [1]}))
+    (lake / "mixed" / "extra.csv").write_text("x\n1\n")
+    (lake / "notes").mkdir()
+    (lake / "notes" / "README.txt").write_text("hello")
+    write_table(lake, "empty", pa.table({"x": pa.array([], pa.int64())}))
+    write_table(lake, "cases", pa.table({"a": [1], "A": [2]}))
+    got = profiles(lake)
+    assert got["good"].error is None and got["good"].usable
+    assert "not a Parquet file" in got["corrupt"].error and "part-0.parquet" in got["corrupt"].error
+    assert "truncated" in got["truncated"].error or "not a Parquet file" in got["truncated"].error
+    assert "mixed formats" in got["mixed"].error
+    assert "no Parquet data files" in got["notes"].error
+    assert got["empty"].error is None and not got["empty"].usable
+    assert "letter case" in got["cases"].error
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file; permission errors cannot be staged")
+def test_unreadable_file_is_reported(lake: Path) -> None:
+    folder = write_table(lake, "locked", pa.table({"x": [1]}))
+    (folder / "part-00000.parquet").chmod(0)
+    assert "locked" in profiles(lake) and profiles(lake)["locked"].error
+
+
+def test_symlinks_are_not_followed(lake: Path, tmp_path: Path) -> None:
+    outside = write_table(tmp_path, "outside", pa.table({"x": [1]}))
+    (lake / "link").symlink_to(outside, target_is_directory=True)
+    write_table(lake, "inside", pa.table({"x": [1]}))
+    assert sorted(profiles(lake)) == ["inside"]
+
+
+def test_schema_evolution_across_files(lake: Path) -> None:
+    folder = write_table(lake, "t", pa.table({"x": pa.array([1], pa.int32())}), name="a.parquet")
+    pq.write_table(pa.table({"x": pa.array([2], pa.int64()), "y": ["b"]}), folder / "b.parquet")
+    p = profiles(lake)["t"]
+    assert p.error is None
+    assert {c.name: str(c.type) for c in p.columns} == {"x": "int64", "y": "string"}
+    assert p.stats["y"].null_count == 1
+
+
+def test_profile_reads_only_footers(lake: Path) -> None:
+    write_table(lake, "big", pa.table({"x": list(range(200_000)), "s": [str(i) for i in range(200_000)]}))
+    root = open_lake(str(lake))
+    refs, _ = discover_tables(root)
+    profile_tables(root, refs, ScanConfig())
+    assert root.counter.total < 0.01 * sum(f.size for r in refs for f in r.files)
