@@ -27,7 +27,6 @@ from r2d2.config import ScanConfig
 from r2d2.discover import discover_tables
 from r2d2.engines.local import canonical_sql
 from r2d2.model import CONTAINED, TableProfile
-from r2d2.pipeline import run_scan
 from r2d2.profile import profile_tables
 from r2d2.schema_graph import build_schema_graph
 from r2d2.storage import Lake, open_lake
@@ -49,6 +48,8 @@ def baseline(lake_root: Path, semantics: str, workers: int) -> tuple[set[tuple[s
         if cand.nested:
             continue
         pairs += 1
+        if pairs % 2000 == 0:
+            print(f"  baseline: {pairs} pairs in {time.perf_counter() - start:.0f} s", flush=True)
         child_sql = _projection(con, lake, "c", profiles[cand.child], [c for c, _ in cand.columns])
         parent_sql = _projection(con, lake, "p", profiles[cand.parent], [p for _, p in cand.columns])
         missing = con.execute(f"SELECT count(*) FROM ({child_sql} {op} {parent_sql})").fetchall()[0][0]

@@ -38,6 +38,8 @@ from r2d2.storage import Lake, open_lake
 from r2d2.storage.reader import read_rows
 from r2d2.verify import comparison_order, pair_check, plan_fingerprints, transitive_via
 
+COMPARE_BATCH = 256  # pairs compared per query; proven edges settle later batches by transitivity
+
 
 class Progress:
     """tqdm bars on stderr, or nothing with --quiet."""
@@ -124,7 +126,8 @@ class Scan:
                 return pairs
             by_child: dict[str, list[Candidate]] = defaultdict(list)
             for cand in pairs:
-                if cand.comparable:
+                # A parent of one fragment is read whole, by verify; sampling pays only for larger ones.
+                if cand.comparable and len(self.profiles[cand.parent].fragments) > 1:
                     by_child[cand.child].append(cand)
             samples: dict[str, ChildSample] = {}
             with self.progress.bar("sample", len(by_child)) as tick:
@@ -134,7 +137,7 @@ class Scan:
                         samples[child_id] = samples_for
                     tick()
             probes: dict[str, ParentProbe] = {}
-            for cand in pairs:
+            for cand in (c for group in by_child.values() for c in group):
                 sample = samples.get(cand.child)
                 if sample is None:
                     continue
@@ -184,34 +187,36 @@ class Scan:
             for cand in pairs:
                 if not cand.comparable:
                     self.decide(cand, UNKNOWN, "verify", _nested_reason(cand, self.profiles[cand.child]))
-            failed: dict[str, str] = {}
             jobs = plan_fingerprints(comparable, self.profiles)
             with self.progress.bar("verify", len(jobs) + len(comparable)) as tick:
-                for job in jobs:
-                    try:
-                        engine.fingerprint(job)
-                    except TableReadError as exc:
-                        self.mark_unreadable(exc)
-                        failed[job.table.id] = str(exc)
-                    tick()
+                failed = engine.fingerprint(jobs, tick)
+                for table_id, message in failed.items():
+                    self.mark_unreadable(TableReadError(message, table=table_id))
                 contained: set[tuple[str, str]] = set()
                 children: dict[str, set[str]] = defaultdict(set)
-                for cand in comparison_order(comparable, self.profiles):
-                    tick()
-                    broken = failed.get(cand.parent) or failed.get(cand.child)
-                    if broken:
-                        self.decide(cand, UNKNOWN, "verify", broken)
-                        continue
-                    middle = None if cand.nested else transitive_via(cand, contained, children)
-                    if middle is not None:
-                        self.decide(cand, CONTAINED, "transitive",
-                                    f"{cand.parent} contains {middle}, which contains {cand.child}")
-                    else:
-                        missing, total = engine.compare(pair_check(cand), self.config.semantics)
+                ordered = comparison_order(comparable, self.profiles)
+                for start in range(0, len(ordered), COMPARE_BATCH):
+                    batch = []
+                    for cand in ordered[start:start + COMPARE_BATCH]:
+                        broken = failed.get(cand.parent) or failed.get(cand.child)
+                        middle = None if broken or cand.nested else transitive_via(cand, contained, children)
+                        if broken:
+                            self.decide(cand, UNKNOWN, "verify", broken)
+                        elif middle is not None:
+                            self.decide(cand, CONTAINED, "transitive",
+                                        f"{cand.parent} contains {middle}, which contains {cand.child}")
+                            contained.add(cand.key)
+                            children[cand.parent].add(cand.child)
+                        else:
+                            batch.append(cand)
+                    for cand, (missing, total) in zip(batch, engine.compare([pair_check(c) for c in batch],
+                                                                            self.config.semantics)):
                         self._judge(cand, missing, total)
-                    if self.edges[cand.key].status == CONTAINED:
-                        contained.add(cand.key)
-                        children[cand.parent].add(cand.child)
+                        if self.edges[cand.key].status == CONTAINED:
+                            contained.add(cand.key)
+                            children[cand.parent].add(cand.child)
+                    for _ in ordered[start:start + COMPARE_BATCH]:
+                        tick()
             st.pairs_out = sum(1 for c in pairs if self.edges[c.key].status == CONTAINED)
 
     def _judge(self, cand: Candidate, missing: int, total: int) -> None:

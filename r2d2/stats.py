@@ -39,7 +39,7 @@ def arrow_to_keys(array: pa.Array | pa.ChunkedArray) -> list[Any]:
     if pa.types.is_dictionary(array.type):
         array = array.cast(dtype)
     family = family_of(dtype)
-    if family == TIMESTAMP or family == TIMESTAMP_TZ:
+    if family in (TIMESTAMP, TIMESTAMP_TZ):
         factor = NS_PER_UNIT[dtype.unit]
         return [None if v is None else v * factor for v in pc.cast(array, pa.int64()).to_pylist()]
     if family == DATE:

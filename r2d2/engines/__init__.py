@@ -4,6 +4,7 @@ is imported only when asked for."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -23,11 +24,12 @@ class Engine(Protocol):
     def probe_samples(self, probe: ParentProbe) -> dict[tuple[str, str], str | None]:
         """Stage 3a for one parent: the refutation reason per (parent, child) pair, or None."""
 
-    def fingerprint(self, job: FingerprintJob) -> None:
-        """Stage 3b: one scan of a table computing every needed row-fingerprint multiset."""
+    def fingerprint(self, jobs: list[FingerprintJob], tick: Callable[[], None]) -> dict[str, str]:
+        """Stage 3b: scan each job's table once, computing every row-fingerprint multiset it is
+        needed for; returns {table id: error} for tables that could not be read."""
 
-    def compare(self, check: PairCheck, semantics: str) -> tuple[int, int]:
-        """Stage 3b: (child rows missing from the parent, child rows) for one pair."""
+    def compare(self, checks: list[PairCheck], semantics: str) -> list[tuple[int, int]]:
+        """Stage 3b: (child rows missing from the parent, child rows) for each pair, in bulk."""
 
     def close(self) -> None:
         """Release temporary state."""

@@ -81,8 +81,8 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
                 n = sum(meta.row_group(i).num_rows for i in (row_groups or range(meta.num_row_groups)))
                 yield from _constant_batches(n, columns, types, datafile.partition, schema, batch_rows)
                 continue
-            batches: Iterator[pa.RecordBatch] = pf.iter_batches(batch_size=batch_rows, row_groups=row_groups, columns=wanted,
-                                      use_threads=True)
+            batches: Iterator[pa.RecordBatch] = pf.iter_batches(
+                batch_size=batch_rows, row_groups=row_groups, columns=wanted, use_threads=True)
             for batch in batches:
                 arrays = []
                 for col, dtype in zip(columns, types):
