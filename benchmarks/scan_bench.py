@@ -45,7 +45,7 @@ def baseline(lake_root: Path, semantics: str, workers: int) -> tuple[set[tuple[s
     op = "EXCEPT ALL" if semantics == "bag" else "EXCEPT"
     pairs = 0
     for cand in candidates:
-        if cand.nested:
+        if cand.unsupported:
             continue
         pairs += 1
         if pairs % 2000 == 0:

@@ -14,6 +14,10 @@ class LakeNotFoundError(UsageError):
     """The lake root does not exist or cannot be listed; the CLI exits with code 2."""
 
 
+class EngineError(R2D2Error):
+    """An engine could not compare a table's values (an odd type, say); its pairs become unknown."""
+
+
 class TableReadError(R2D2Error):
     """A table (or one of its files) cannot be read. Carried as the table's `error`, never fatal."""
 

@@ -47,6 +47,15 @@ def family_of(dtype: pa.DataType) -> str:
     return OTHER
 
 
+def unsupported_reason(dtype: pa.DataType) -> str | None:
+    """Why r2d2 cannot compare values of this type yet, or None when it can."""
+    if family_of(dtype) == NESTED:
+        return "nested values are not compared yet"
+    if pa.types.is_decimal(dtype) and dtype.precision > 38:
+        return "decimals of more than 38 digits are not compared yet"
+    return None
+
+
 def match_key(name: str, dtype: pa.DataType) -> tuple[str, str]:
     """What must be equal for a child column to match a parent column (DESIGN §2.1): the name
     case-insensitively and the type family; 'other' and nested types must be the very same type."""
@@ -144,7 +153,7 @@ class Candidate:
     parent: str
     child: str
     columns: tuple[tuple[str, str], ...]  # (child column, parent column), ordered by folded name
-    nested: tuple[str, ...] = ()  # child columns whose values r2d2 cannot compare yet
+    unsupported: tuple[str, ...] = ()  # child columns whose values r2d2 cannot compare yet
 
     @property
     def key(self) -> tuple[str, str]:
@@ -152,7 +161,7 @@ class Candidate:
 
     @property
     def comparable(self) -> tuple[tuple[str, str], ...]:
-        return tuple(c for c in self.columns if c[0] not in self.nested)
+        return tuple(c for c in self.columns if c[0] not in self.unsupported)
 
 
 @dataclass

@@ -12,14 +12,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import networkx as nx
+import pyarrow as pa
 from tqdm import tqdm
 
 from r2d2.config import ScanConfig
 from r2d2.discover import discover_tables
 from r2d2.engines import Engine, make_engine
-from r2d2.errors import TableReadError
+from r2d2.errors import EngineError, TableReadError
 from r2d2.minmax import refute_by_minmax
-from r2d2.model import CONTAINED, NOT_CONTAINED, UNKNOWN, Candidate, Edge, ScanResult, StageReport, TableProfile
+from r2d2.model import (
+    CONTAINED,
+    NOT_CONTAINED,
+    UNKNOWN,
+    Candidate,
+    Edge,
+    ScanResult,
+    StageReport,
+    TableProfile,
+    unsupported_reason,
+)
 from r2d2.output import write_outputs
 from r2d2.profile import profile_tables
 from r2d2.sample import (
@@ -159,6 +170,8 @@ class Scan:
                     except TableReadError as exc:  # leave the pairs to verify, which will say why
                         self.mark_unreadable(exc)
                         verdicts = {}
+                    except EngineError:
+                        verdicts = {}
                     for key, reason in verdicts.items():
                         if reason:
                             cand = next(c.candidate for c in probes[parent_id].checks if c.candidate.key == key)
@@ -179,6 +192,8 @@ class Scan:
         except TableReadError as exc:
             self.mark_unreadable(exc)
             return None
+        except pa.ArrowException:  # a type the sampler cannot handle: verify decides
+            return None
         return make_sample(child, columns, take_sample(rows, self.config.sample_rows, self.config.seed, child_id))
 
     def run_verify(self, engine: Engine, pairs: list[Candidate]) -> None:
@@ -186,12 +201,14 @@ class Scan:
             comparable = [c for c in pairs if c.comparable]
             for cand in pairs:
                 if not cand.comparable:
-                    self.decide(cand, UNKNOWN, "verify", _nested_reason(cand, self.profiles[cand.child]))
+                    self.decide(cand, UNKNOWN, "verify", self._unsupported_reason(cand))
             jobs = plan_fingerprints(comparable, self.profiles)
             with self.progress.bar("verify", len(jobs) + len(comparable)) as tick:
-                failed = engine.fingerprint(jobs, tick)
-                for table_id, message in failed.items():
-                    self.mark_unreadable(TableReadError(message, table=table_id))
+                problems = engine.fingerprint(jobs, tick)
+                failed = {table_id: str(exc) for table_id, exc in problems.items()}
+                for exc in problems.values():
+                    if isinstance(exc, TableReadError):
+                        self.mark_unreadable(exc)
                 contained: set[tuple[str, str]] = set()
                 children: dict[str, set[str]] = defaultdict(set)
                 ordered = comparison_order(comparable, self.profiles)
@@ -199,7 +216,7 @@ class Scan:
                     batch = []
                     for cand in ordered[start:start + COMPARE_BATCH]:
                         broken = failed.get(cand.parent) or failed.get(cand.child)
-                        middle = None if broken or cand.nested else transitive_via(cand, contained, children)
+                        middle = None if broken or cand.unsupported else transitive_via(cand, contained, children)
                         if broken:
                             self.decide(cand, UNKNOWN, "verify", broken)
                         elif middle is not None:
@@ -209,9 +226,17 @@ class Scan:
                             children[cand.parent].add(cand.child)
                         else:
                             batch.append(cand)
-                    for cand, (missing, total) in zip(batch, engine.compare([pair_check(c) for c in batch],
-                                                                            self.config.semantics)):
-                        self._judge(cand, missing, total)
+                    counts: list[tuple[int, int] | None]
+                    try:
+                        counts = [*engine.compare([pair_check(c) for c in batch], self.config.semantics)]
+                    except Exception as exc:  # an engine failure costs these pairs, not the scan
+                        counts = [None] * len(batch)
+                        problem = f"comparison failed: {type(exc).__name__}: {exc}"
+                    for cand, count in zip(batch, counts):
+                        if count is None:
+                            self.decide(cand, UNKNOWN, "verify", problem)
+                            continue
+                        self._judge(cand, *count)
                         if self.edges[cand.key].status == CONTAINED:
                             contained.add(cand.key)
                             children[cand.parent].add(cand.child)
@@ -223,16 +248,20 @@ class Scan:
         unit = "rows" if self.config.semantics == "bag" else "distinct rows"
         if missing:
             self.decide(cand, NOT_CONTAINED, "verify", f"{missing} of {total} child {unit} not in the parent")
-        elif cand.nested:
+        elif cand.unsupported:
             self.decide(cand, UNKNOWN, "verify", f"all {total} {unit} found on the other columns, but "
-                        + _nested_reason(cand, self.profiles[cand.child]))
+                        + self._unsupported_reason(cand))
         else:
             self.decide(cand, CONTAINED, "verify", f"all {total} {unit} found")
 
-
-def _nested_reason(cand: Candidate, child: TableProfile) -> str:
-    cols = ", ".join(f"{c} ({child.column(c).type})" for c in cand.nested)
-    return f"nested column(s) {cols}: r2d2 does not compare nested values yet"
+    def _unsupported_reason(self, cand: Candidate) -> str:
+        child, parent = self.profiles[cand.child], self.profiles[cand.parent]
+        mapping = dict(cand.columns)
+        parts = []
+        for name in cand.unsupported:
+            ctype, ptype = child.column(name).type, parent.column(mapping[name]).type
+            parts.append(f"column {name} ({ctype}): {unsupported_reason(ctype) or unsupported_reason(ptype)}")
+        return "; ".join(parts)
 
 
 def run_scan(lake_uri: str, out_dir: Path | None, config: ScanConfig, *, engine: str = "local",

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import networkx as nx
 
-from r2d2.model import NESTED, Candidate, TableProfile, family_of, match_key
+from r2d2.model import Candidate, TableProfile, match_key, unsupported_reason
 
 
 def build_schema_graph(profiles: list[TableProfile]) -> tuple[nx.DiGraph, list[Candidate]]:
@@ -46,9 +46,10 @@ def pair_columns(parent: TableProfile, child: TableProfile) -> Candidate:
     """Match each child column to its parent column; the parent must hold every child key."""
     by_key = {match_key(c.name, c.type): c.name for c in parent.columns}
     columns = []
-    nested = []
+    unsupported = []
     for col in sorted(child.columns, key=lambda c: (c.name.casefold(), c.name)):
-        columns.append((col.name, by_key[match_key(col.name, col.type)]))
-        if family_of(col.type) == NESTED:
-            nested.append(col.name)
-    return Candidate(parent.id, child.id, tuple(columns), tuple(nested))
+        parent_col = parent.column(by_key[match_key(col.name, col.type)])
+        columns.append((col.name, parent_col.name))
+        if unsupported_reason(col.type) or unsupported_reason(parent_col.type):
+            unsupported.append(col.name)
+    return Candidate(parent.id, child.id, tuple(columns), tuple(unsupported))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from r2d2.config import ScanConfig
+    from r2d2.errors import R2D2Error
     from r2d2.sample import ParentProbe
     from r2d2.storage import Lake
     from r2d2.verify import FingerprintJob, PairCheck
@@ -24,9 +25,10 @@ class Engine(Protocol):
     def probe_samples(self, probe: ParentProbe) -> dict[tuple[str, str], str | None]:
         """Stage 3a for one parent: the refutation reason per (parent, child) pair, or None."""
 
-    def fingerprint(self, jobs: list[FingerprintJob], tick: Callable[[], None]) -> dict[str, str]:
+    def fingerprint(self, jobs: list[FingerprintJob], tick: Callable[[], None]) -> dict[str, R2D2Error]:
         """Stage 3b: scan each job's table once, computing every row-fingerprint multiset it is
-        needed for; returns {table id: error} for tables that could not be read."""
+        needed for; returns the tables that could not be read (TableReadError) or compared
+        (EngineError)."""
 
     def compare(self, checks: list[PairCheck], semantics: str) -> list[tuple[int, int]]:
         """Stage 3b: (child rows missing from the parent, child rows) for each pair, in bulk."""

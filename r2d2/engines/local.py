@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from r2d2.config import ScanConfig
-from r2d2.errors import TableReadError
+from r2d2.errors import EngineError, R2D2Error, TableReadError
 from r2d2.model import BINARY, BOOLEAN, DATE, NUMERIC, STRING, TIMESTAMP, TIMESTAMP_TZ, TableProfile, family_of
 from r2d2.sample import ParentProbe, describe_row
 from r2d2.stats import NS_PER_UNIT, base_type
@@ -28,7 +28,7 @@ from r2d2.storage.reader import iter_table_batches, read_rows
 from r2d2.verify import FingerprintJob, PairCheck
 
 SMALL_TABLE_ROWS = 200_000  # tables up to this size are fingerprinted in stacks, larger ones streamed
-STACK_ROWS = 2_000_000  # rows held in memory before a stack is fingerprinted
+STACK_BYTES = 256_000_000  # Arrow bytes held in memory before the stacks are fingerprinted
 
 
 
@@ -96,7 +96,7 @@ class Stack:
     """Column sets of small tables that share a type signature, fingerprinted in one query."""
 
     types: list[pa.DataType]
-    parts: list[pa.Table] = field(default_factory=list)
+    parts: list[tuple[str, pa.Table]] = field(default_factory=list)  # (table id, its rows)
 
 
 class LocalEngine:
@@ -138,6 +138,12 @@ class LocalEngine:
 
     # Stage 3a -----------------------------------------------------------------------------------
     def probe_samples(self, probe: ParentProbe) -> dict[tuple[str, str], str | None]:
+        try:
+            return self._probe_samples(probe)
+        except (duckdb.Error, pa.ArrowException) as exc:
+            raise EngineError(f"cannot probe {probe.parent.id}: {exc}") from exc
+
+    def _probe_samples(self, probe: ParentProbe) -> dict[tuple[str, str], str | None]:
         colsets = sorted({tuple(p for _, p in check.candidate.comparable) for check in probe.checks})
         self._load_fingerprints("__probe", probe.parent, colsets, probe.fragments)
         index = {cs: k for k, cs in enumerate(colsets)}
@@ -168,15 +174,15 @@ class LocalEngine:
         return verdicts
 
     # Stage 3b -----------------------------------------------------------------------------------
-    def fingerprint(self, jobs: list[FingerprintJob], tick: Callable[[], None]) -> dict[str, str]:
+    def fingerprint(self, jobs: list[FingerprintJob], tick: Callable[[], None]) -> dict[str, R2D2Error]:
         """Fingerprint every job's table once; returns the tables that could not be read, with why.
 
         Large tables stream through one grouped query each. Small tables (most of a typical lake)
         are read into memory, and their column sets are stacked by type signature so that one
         query fingerprints many tables: DuckDB's fixed cost per query would otherwise dominate."""
-        failed: dict[str, str] = {}
+        failed: dict[str, R2D2Error] = {}
         pending: dict[tuple[str, ...], Stack] = {}
-        pending_rows = 0
+        pending_bytes = 0
         for job in jobs:
             number = len(self._tables)
             self._tables[job.table.id] = number
@@ -187,14 +193,16 @@ class LocalEngine:
                     self._store(f"SELECT {number} AS t, k, fp, cnt FROM __fp")
                     self.con.execute("DROP TABLE __fp")
                 else:
-                    pending_rows += self._stack_small(job, number, pending)
+                    pending_bytes += self._stack_small(job, number, pending)
             except TableReadError as exc:
-                failed[job.table.id] = str(exc)
-            if pending_rows > STACK_ROWS:
-                self._flush(pending)
-                pending_rows = 0
+                failed[job.table.id] = exc
+            except (duckdb.Error, pa.ArrowException) as exc:
+                failed[job.table.id] = EngineError(f"cannot compare values of {job.table.id}: {exc}")
+            if pending_bytes > STACK_BYTES:
+                self._flush(pending, failed)
+                pending_bytes = 0
             tick()
-        self._flush(pending)
+        self._flush(pending, failed)
         return failed
 
     def _stack_small(self, job: FingerprintJob, number: int, pending: dict[tuple[str, ...], Stack]) -> int:
@@ -208,20 +216,28 @@ class LocalEngine:
                              pa.repeat(pa.scalar(k, pa.int32()), data.num_rows),
                              *[data.column(position[c]) for c in colset]],
                             names=["t", "k", *[f"c{i}" for i in range(len(colset))]])
-            stack.parts.append(part)
-        return data.num_rows * len(job.colsets)
+            stack.parts.append((job.table.id, part))
+        return data.nbytes * len(job.colsets)
 
-    def _flush(self, pending: dict[tuple[str, ...], Stack]) -> None:
+    def _flush(self, pending: dict[tuple[str, ...], Stack], failed: dict[str, R2D2Error]) -> None:
         for stack in pending.values():
-            stacked = pa.concat_tables(stack.parts)
-            refs = [f"c{i}" for i in range(len(stack.types))]
-            self.con.register("__stack", stacked)
             try:
-                self._store(f"SELECT t, k, {fingerprint_sql(refs, stack.types)} AS fp, count(*) AS cnt "
-                            "FROM __stack GROUP BY ALL")
-            finally:
-                self.con.unregister("__stack")
+                self._store_stack(stack.types, [part for _, part in stack.parts])
+            except (duckdb.Error, pa.ArrowException):
+                for table_id, part in stack.parts:  # find which tables DuckDB cannot take
+                    try:
+                        self._store_stack(stack.types, [part])
+                    except (duckdb.Error, pa.ArrowException) as exc:
+                        failed[table_id] = EngineError(f"cannot compare values of {table_id}: {exc}")
         pending.clear()
+
+    def _store_stack(self, types: list[pa.DataType], parts: list[pa.Table]) -> None:
+        refs = [f"c{i}" for i in range(len(types))]
+        self.con.register("__stack", pa.concat_tables(parts))
+        try:
+            self._store(f"SELECT t, k, {fingerprint_sql(refs, types)} AS fp, count(*) AS cnt FROM __stack GROUP BY ALL")
+        finally:
+            self.con.unregister("__stack")
 
     def _store(self, select: str) -> None:
         if self._stored:
