@@ -21,9 +21,11 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: setup ## build a sample lake of a few hundred tables from real public data, scan it, say where the output is
+	rm -rf $(DEMO)/lake
 	$(BIN)/python -m benchmarks.lakegen $(DEMO)/lake --tables 300 --seed 0 --bad
 	$(BIN)/r2d2 scan $(DEMO)/lake --out $(DEMO)/out
-	@echo "containment report: $(DEMO)/out/containment.json (graph: $(DEMO)/out/containment.graphml)"
+	@echo
+	@echo "containment report: $(DEMO)/out/containment.json (schema graph with verdicts: $(DEMO)/out/containment.graphml)"
 
 test: setup ## run every test (pytest)
 	$(BIN)/python -m pytest

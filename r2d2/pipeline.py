@@ -172,10 +172,10 @@ class Scan:
                         verdicts = {}
                     except EngineError:
                         verdicts = {}
+                    checked = {c.candidate.key: c.candidate for c in probes[parent_id].checks}
                     for key, reason in verdicts.items():
                         if reason:
-                            cand = next(c.candidate for c in probes[parent_id].checks if c.candidate.key == key)
-                            self.decide(cand, NOT_CONTAINED, "sample", reason)
+                            self.decide(checked[key], NOT_CONTAINED, "sample", reason)
                     tick()
             survivors = [c for c in pairs if c.key not in self.edges]
             st.pairs_out = len(survivors)

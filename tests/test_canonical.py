@@ -62,10 +62,20 @@ def test_strings_dictionary_and_binary() -> None:
     assert canon([b"\x00\xff"], pa.binary()) == canon([b"\x00\xff"], pa.large_binary())
 
 
-@pytest.mark.parametrize("rows", [[("a", "bc"), ("ab", "c")], [(None, "x"), ("N", "x")], [("1:a", ""), ("", "1:a")]])
+@pytest.mark.parametrize("rows", [[("a", "bc"), ("ab", "c")], [(None, "x"), ("N", "x")], [("1:a", ""), ("", "1:a")],
+                                  [("a|b", "c"), ("a", "b|c")], [("", None), (None, "")], [("1:|", "x"), ("|", "1:x")]])
 def test_row_fingerprints_do_not_confuse_neighbouring_values(rows: list[tuple]) -> None:
     table = pa.table({"a": [r[0] for r in rows], "b": [r[1] for r in rows]})
     con = duckdb.connect()
     con.register("t", table)
     fps = con.execute(f"SELECT {fingerprint_sql(['a', 'b'], [pa.string(), pa.string()])} FROM t").fetchall()
     assert fps[0] != fps[1]
+
+
+def test_mixed_row_fingerprints_separate_nulls_nan_and_text() -> None:
+    table = pa.table({"f": [float("nan"), None, 1.0, 1.0], "s": ["x", "x", "|N", "N|"], "b": [True, True, None, None]})
+    con = duckdb.connect()
+    con.register("t", table)
+    sql = fingerprint_sql(["f", "s", "b"], [pa.float64(), pa.string(), pa.bool_()])
+    fps = [r[0] for r in con.execute(f"SELECT {sql} FROM t").fetchall()]
+    assert len(set(fps)) == 4

@@ -20,7 +20,18 @@ import pyarrow as pa
 
 from r2d2.config import ScanConfig
 from r2d2.errors import EngineError, R2D2Error, TableReadError
-from r2d2.model import BINARY, BOOLEAN, DATE, NUMERIC, STRING, TIMESTAMP, TIMESTAMP_TZ, TableProfile, family_of
+from r2d2.model import (
+    BINARY,
+    BOOLEAN,
+    DATE,
+    NUMERIC,
+    OTHER,
+    STRING,
+    TIMESTAMP,
+    TIMESTAMP_TZ,
+    TableProfile,
+    family_of,
+)
 from r2d2.sample import ParentProbe, describe_row
 from r2d2.stats import NS_PER_UNIT, base_type
 from r2d2.storage import Lake
@@ -69,13 +80,18 @@ def canonical_sql(ref: str, dtype: pa.DataType) -> str:
 
 
 def fingerprint_sql(refs: list[str], types: list[pa.DataType]) -> str:
-    """A 128-bit fingerprint of a row: MD5 of its values' canonical texts, each length-prefixed
-    (NULL as 'N') so that no two different rows share an encoding."""
+    """A 128-bit fingerprint of a row: MD5 of its values' canonical texts joined by '|', NULL as 'N'.
+
+    Numbers, dates, booleans, timestamps and hex never contain '|' or equal 'N'; strings and other
+    texts are length-prefixed. So no two different rows share an encoding."""
     parts = []
     for ref, dtype in zip(refs, types):
         text = canonical_sql(ref, dtype)
-        parts.append("coalesce(CAST(length(__v) AS VARCHAR) || ':' || __v, 'N')".replace("__v", f"({text})"))
-    return f"md5_number(concat({', '.join(parts)}))"
+        if family_of(base_type(dtype)) in (STRING, OTHER):
+            parts.append(f"CASE WHEN {ref} IS NULL THEN 'N' ELSE CAST(length({text}) AS VARCHAR) || ':' || {text} END")
+        else:
+            parts.append(f"coalesce({text}, 'N')")
+    return f"md5_number(concat_ws('|', {', '.join(parts)}))"
 
 
 def _grouped_fingerprints_sql(source: str, colset_refs: list[tuple[list[str], list[pa.DataType]]]) -> str:

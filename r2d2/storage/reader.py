@@ -20,7 +20,8 @@ BATCH_ROWS = 65_536
 
 def engine_type(dtype: pa.DataType) -> pa.DataType:
     """The Arrow type an engine receives for a column of `dtype`: timestamps, times and durations as
-    their raw int64 counts (DuckDB would otherwise round nanoseconds), dictionaries decoded."""
+    their raw int64 counts (DuckDB would otherwise round nanoseconds), dictionaries decoded.
+    String and binary views pass as they are: DuckDB reads them without a copy."""
     if pa.types.is_dictionary(dtype):
         return engine_type(dtype.value_type)
     if pa.types.is_timestamp(dtype) or pa.types.is_time(dtype) or pa.types.is_duration(dtype):
@@ -29,10 +30,6 @@ def engine_type(dtype: pa.DataType) -> pa.DataType:
         return pa.date32()
     if pa.types.is_float16(dtype):
         return pa.float32()
-    if pa.types.is_string_view(dtype):
-        return pa.string()
-    if pa.types.is_binary_view(dtype):
-        return pa.binary()
     if pa.types.is_decimal256(dtype) and dtype.precision <= 38:
         return pa.decimal128(dtype.precision, dtype.scale)
     return dtype
@@ -74,7 +71,7 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
         try:
             meta = lake.read_footer(datafile.path)
             row_groups = None if file_index in whole else sorted(set(by_file[file_index]))
-            pf = pq.ParquetFile(lake.open(datafile.path), metadata=meta)
+            pf = pq.ParquetFile(lake.open(datafile.path), metadata=meta, pre_buffer=True)
             present = set(pf.schema_arrow.names)
             wanted = [c for c in columns if c in present and c not in profile.partition_columns]
             if not wanted:  # only partition columns or absent columns: rows from the footer
