@@ -40,6 +40,7 @@ from r2d2.sample import (
     choose_fragments,
     describe_row,
     make_sample,
+    probe_share_bound,
     row_share,
     take_sample,
     target_fragments,
@@ -135,17 +136,29 @@ class Scan:
             if self.config.sample_rows == 0:
                 st.pairs_out = len(pairs)
                 return pairs
+            share = self.config.sample_max_share
+            chosen: dict[str, list[int]] = {}
             by_child: dict[str, list[Candidate]] = defaultdict(list)
             for cand in pairs:
                 # A parent of one fragment is read whole, by verify; sampling pays only for larger ones.
-                if cand.comparable and len(self.profiles[cand.parent].fragments) > 1:
+                if not cand.comparable or len(self.profiles[cand.parent].fragments) < 2:
+                    continue
+                child = self.profiles[cand.child]
+                if cand.child not in chosen:
+                    chosen[cand.child] = choose_fragments(child, self.config.sample_row_groups, self.config.seed)
+                parent = self.profiles[cand.parent]
+                sample_rows = sum(child.fragments[i].rows for i in chosen[cand.child])
+                # Worth it only if reading the sample and the probe costs well under reading the
+                # parent, which a refutation spares verify.
+                if sample_rows <= share * parent.rows and probe_share_bound(child, chosen[cand.child], cand,
+                                                                             parent) <= share:
                     by_child[cand.child].append(cand)
             samples: dict[str, ChildSample] = {}
             with self.progress.bar("sample", len(by_child)) as tick:
                 for child_id in sorted(by_child):
-                    samples_for = self._draw_sample(child_id, by_child[child_id][0])
-                    if samples_for is not None:
-                        samples[child_id] = samples_for
+                    drawn = self._draw_sample(child_id, by_child[child_id][0], chosen[child_id])
+                    if drawn is not None:
+                        samples[child_id] = drawn
                     tick()
             probes: dict[str, ParentProbe] = {}
             for cand in (c for group in by_child.values() for c in group):
@@ -181,12 +194,9 @@ class Scan:
             st.pairs_out = len(survivors)
         return survivors
 
-    def _draw_sample(self, child_id: str, cand: Candidate) -> ChildSample | None:
+    def _draw_sample(self, child_id: str, cand: Candidate, fragments: list[int]) -> ChildSample | None:
         child = self.profiles[child_id]
         columns = [c for c, _ in cand.comparable]
-        fragments = choose_fragments(child, self.config.sample_row_groups, self.config.seed)
-        if row_share(child, fragments) > self.config.sample_max_share:
-            return None  # the sample would be most of the child: leave it to verify
         try:
             rows = read_rows(self.lake, child, columns, fragments)
         except TableReadError as exc:

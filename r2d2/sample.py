@@ -5,9 +5,10 @@ fragment could hold refute the pair without reading the parent at all. Under bag
 sampled value drawn k times must occur at least k times among those fragments, which hold every
 parent row equal to it.
 
-Sampling pays only when it reads a small part of a table, since verify reads every survivor once
-anyway: a child is sampled, and a parent probed, only when that touches at most `sample_max_share`
-of its rows. Other pairs go straight to verify.
+Sampling pays only when it reads much less than the parent, whose reading in verify a refutation
+spares: a pair is sampled when the child's sample and the parent row groups its statistics point
+to (bounded before reading, then known exactly) are each at most `sample_max_share` of the parent's
+rows. Other pairs go straight to verify, which reads every survivor once anyway.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from r2d2.model import Candidate, TableProfile
-from r2d2.stats import NS_PER_UNIT, arrow_to_keys, base_type, is_float, might_hold
+from r2d2.stats import (
+    NS_PER_UNIT,
+    above_upper,
+    arrow_to_keys,
+    base_type,
+    below_lower,
+    is_float,
+    merge_stats,
+    might_hold,
+)
 
 MAX_SHOWN_COLUMNS = 8
 
@@ -62,6 +72,27 @@ def choose_fragments(profile: TableProfile, max_fragments: int, seed: int) -> li
 def row_share(profile: TableProfile, fragments: list[int]) -> float:
     """The share of a table's rows that reading these fragments touches."""
     return sum(profile.fragments[i].rows for i in fragments) / profile.rows if profile.rows else 1.0
+
+
+def probe_share_bound(child: TableProfile, fragments: list[int], candidate: Candidate,
+                      parent: TableProfile) -> float:
+    """An upper bound, from statistics alone, on the share of the parent a probe would read for a
+    sample drawn from these child fragments: the parent row groups whose ranges overlap the
+    sampled fragments' ranges on every column. Lets the stage skip reading a sample no probe
+    could use."""
+    sampled = {c: merge_stats((child.fragments[i].rows, child.fragments[i].stats[c]) for i in fragments)
+               for c, _ in candidate.comparable}
+    touched = 0
+    for frag in parent.fragments:
+        overlaps = True
+        for child_col, parent_col in candidate.comparable:
+            cs, ps = sampled[child_col], frag.stats[parent_col]
+            float_mode = is_float(child.column(child_col).type) or is_float(parent.column(parent_col).type)
+            if cs.has_bounds and (below_lower(cs.hi, ps, float_mode) or above_upper(cs.lo, ps, float_mode)):
+                overlaps = False
+                break
+        touched += frag.rows if overlaps else 0
+    return touched / parent.rows if parent.rows else 1.0
 
 
 def take_sample(rows: pa.Table, n: int, seed: int, table_id: str) -> pa.Table:

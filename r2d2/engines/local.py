@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from r2d2.verify import FingerprintJob, PairCheck
 
 SMALL_TABLE_ROWS = 200_000  # tables up to this size are fingerprinted in stacks, larger ones streamed
 STACK_BYTES = 256_000_000  # Arrow bytes held in memory before the stacks are fingerprinted
+READ_CHUNK = 64  # small tables read concurrently before their stacks are looked at
 
 
 
@@ -116,7 +118,8 @@ class Stack:
 
 
 class LocalEngine:
-    """DuckDB over Arrow streams. One connection, one spill folder, per scan."""
+    """DuckDB over Arrow streams: one in-memory database per scan that spills to a temporary
+    folder beyond `duckdb_memory_limit`; worker threads use their own cursors on it."""
 
     name = "local"
 
@@ -124,14 +127,16 @@ class LocalEngine:
         self.lake = lake
         self.config = config
         self._dir = Path(tempfile.mkdtemp(prefix="r2d2-duckdb-"))
-        self.con = duckdb.connect(str(self._dir / "work.duckdb"), config={
+        self.con = duckdb.connect(":memory:", config={
             "threads": config.workers, "memory_limit": config.duckdb_memory_limit,
             "temp_directory": str(self._dir / "spill"), "preserve_insertion_order": False,
         })
-        self._tables: dict[str, int] = {}  # table id -> its number in the fingerprint table `fps`
+        self.con.execute("SET enable_progress_bar = false")
+        # Every fingerprint multiset: table number t, column set k, fingerprint, count.
+        self.con.execute("CREATE TABLE fps AS SELECT 0::INTEGER AS t, 0::INTEGER AS k, md5_number('') AS fp, "
+                         "0::BIGINT AS cnt LIMIT 0")
+        self._tables: dict[str, int] = {}  # table id -> its number t in `fps`
         self._colsets: dict[str, dict[tuple[str, ...], int]] = {}
-        self._stored = False
-        self._types: dict[str, pa.DataType] = {}
 
     def _stream(self, profile: TableProfile, columns: list[str], fragments: list[int] | None) -> pa.RecordBatchReader:
         batches = iter_table_batches(self.lake, profile, columns, fragments)
@@ -140,17 +145,19 @@ class LocalEngine:
         schema = pa.schema([pa.field(f"c{i}", engine_type(profile.column(c).type)) for i, c in enumerate(columns)])
         return pa.RecordBatchReader.from_batches(schema, batches)
 
-    def _load_fingerprints(self, name: str, profile: TableProfile, colsets: list[tuple[str, ...]],
-                           fragments: list[int] | None) -> None:
-        columns = sorted({c for cs in colsets for c in cs}, key=lambda c: [x.name for x in profile.columns].index(c))
+    def _run_grouped(self, cursor: duckdb.DuckDBPyConnection, template: str, profile: TableProfile,
+                     colsets: list[tuple[str, ...]], fragments: list[int] | None) -> None:
+        """One streaming pass over a table: `template` with {grouped} replaced by the query that
+        yields (k, fp, cnt) for each column set k."""
+        order = [x.name for x in profile.columns]
+        columns = sorted({c for cs in colsets for c in cs}, key=order.index)
         position = {c: i for i, c in enumerate(columns)}
         refs = [([f"c{position[c]}" for c in cs], [profile.column(c).type for c in cs]) for cs in colsets]
-        reader = self._stream(profile, columns, fragments)
-        self.con.register("__src", reader)
+        cursor.register("__src", self._stream(profile, columns, fragments))
         try:
-            self.con.execute(f"CREATE OR REPLACE TABLE {name} AS {_grouped_fingerprints_sql('__src', refs)}")
+            cursor.execute(template.format(grouped=_grouped_fingerprints_sql("__src", refs)))
         finally:
-            self.con.unregister("__src")
+            cursor.unregister("__src")
 
     # Stage 3a -----------------------------------------------------------------------------------
     def probe_samples(self, probe: ParentProbe) -> dict[tuple[str, str], str | None]:
@@ -161,7 +168,8 @@ class LocalEngine:
 
     def _probe_samples(self, probe: ParentProbe) -> dict[tuple[str, str], str | None]:
         colsets = sorted({tuple(p for _, p in check.candidate.comparable) for check in probe.checks})
-        self._load_fingerprints("__probe", probe.parent, colsets, probe.fragments)
+        self._run_grouped(self.con, "CREATE OR REPLACE TABLE __probe AS {grouped}", probe.parent, colsets,
+                          probe.fragments)
         index = {cs: k for k, cs in enumerate(colsets)}
         verdicts: dict[tuple[str, str], str | None] = {}
         for check in probe.checks:
@@ -191,40 +199,76 @@ class LocalEngine:
 
     # Stage 3b -----------------------------------------------------------------------------------
     def fingerprint(self, jobs: list[FingerprintJob], tick: Callable[[], None]) -> dict[str, R2D2Error]:
-        """Fingerprint every job's table once; returns the tables that could not be read, with why.
+        """Fingerprint every job's table once, `workers` units at a time; returns the tables that
+        could not be read (TableReadError) or compared (EngineError).
 
         Large tables stream through one grouped query each. Small tables (most of a typical lake)
         are read into memory, and their column sets are stacked by type signature so that one
         query fingerprints many tables: DuckDB's fixed cost per query would otherwise dominate."""
         failed: dict[str, R2D2Error] = {}
-        pending: dict[tuple[str, ...], Stack] = {}
-        pending_bytes = 0
         for job in jobs:
-            number = len(self._tables)
-            self._tables[job.table.id] = number
+            self._tables[job.table.id] = len(self._tables)
             self._colsets[job.table.id] = {cs: k for k, cs in enumerate(job.colsets)}
-            try:
-                if job.table.rows > SMALL_TABLE_ROWS:
-                    self._load_fingerprints("__fp", job.table, job.colsets, None)
-                    self._store(f"SELECT {number} AS t, k, fp, cnt FROM __fp")
-                    self.con.execute("DROP TABLE __fp")
-                else:
-                    pending_bytes += self._stack_small(job, number, pending)
-            except TableReadError as exc:
-                failed[job.table.id] = exc
-            except (duckdb.Error, pa.ArrowException) as exc:
-                failed[job.table.id] = EngineError(f"cannot compare values of {job.table.id}: {exc}")
-            if pending_bytes > STACK_BYTES:
-                self._flush(pending, failed)
-                pending_bytes = 0
-            tick()
-        self._flush(pending, failed)
+        small = [j for j in jobs if j.table.rows <= SMALL_TABLE_ROWS]
+        large = [j for j in jobs if j.table.rows > SMALL_TABLE_ROWS]
+        with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
+            streams = [pool.submit(self._fingerprint_large, job) for job in large]
+            flushes = []
+            pending: dict[tuple[str, ...], Stack] = {}
+            pending_bytes = 0
+            for chunk in range(0, len(small), READ_CHUNK):  # bounded: at most a chunk of tables in memory
+                batch = small[chunk:chunk + READ_CHUNK]
+                for job, read in zip(batch, pool.map(self._read_small, batch)):
+                    if isinstance(read, R2D2Error):
+                        failed[job.table.id] = read
+                    else:
+                        pending_bytes += self._stack(job, read, pending)
+                    tick()
+                if pending_bytes > STACK_BYTES:
+                    flushes.append(pool.submit(self._flush, pending))
+                    pending, pending_bytes = {}, 0
+            flushes.append(pool.submit(self._flush, pending))
+            for job, future in zip(large, streams):
+                problem = future.result()
+                if problem is not None:
+                    failed[job.table.id] = problem
+                tick()
+            for flushed in flushes:
+                failed.update(flushed.result())
         return failed
 
-    def _stack_small(self, job: FingerprintJob, number: int, pending: dict[tuple[str, ...], Stack]) -> int:
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = self.con.cursor()
+        cursor.execute("SET enable_progress_bar = false")
+        return cursor
+
+    def _fingerprint_large(self, job: FingerprintJob) -> R2D2Error | None:
+        cursor = self._cursor()
+        try:
+            number = self._tables[job.table.id]
+            self._run_grouped(cursor, f"INSERT INTO fps SELECT {number}, k, fp, cnt FROM ({{grouped}})",
+                              job.table, job.colsets, None)
+            return None
+        except TableReadError as exc:
+            return exc
+        except (duckdb.Error, pa.ArrowException) as exc:
+            return EngineError(f"cannot compare values of {job.table.id}: {exc}")
+        finally:
+            cursor.close()
+
+    def _read_small(self, job: FingerprintJob) -> pa.Table | R2D2Error:
         columns = [c.name for c in job.table.columns if any(c.name in cs for cs in job.colsets)]
-        data = read_rows(self.lake, job.table, columns, list(range(len(job.table.fragments))))
+        try:
+            return read_rows(self.lake, job.table, columns, list(range(len(job.table.fragments))))
+        except TableReadError as exc:
+            return exc
+        except pa.ArrowException as exc:
+            return EngineError(f"cannot read values of {job.table.id}: {exc}")
+
+    def _stack(self, job: FingerprintJob, data: pa.Table, pending: dict[tuple[str, ...], Stack]) -> int:
+        columns = [c.name for c in job.table.columns if any(c.name in cs for cs in job.colsets)]
         position = {c: i for i, c in enumerate(columns)}
+        number = self._tables[job.table.id]
         for k, colset in enumerate(job.colsets):
             types = [job.table.column(c).type for c in colset]
             stack = pending.setdefault(tuple(map(str, types)), Stack(types))
@@ -235,32 +279,32 @@ class LocalEngine:
             stack.parts.append((job.table.id, part))
         return data.nbytes * len(job.colsets)
 
-    def _flush(self, pending: dict[tuple[str, ...], Stack], failed: dict[str, R2D2Error]) -> None:
-        for stack in pending.values():
-            try:
-                self._store_stack(stack.types, [part for _, part in stack.parts])
-            except (duckdb.Error, pa.ArrowException):
-                for table_id, part in stack.parts:  # find which tables DuckDB cannot take
-                    try:
-                        self._store_stack(stack.types, [part])
-                    except (duckdb.Error, pa.ArrowException) as exc:
-                        failed[table_id] = EngineError(f"cannot compare values of {table_id}: {exc}")
-        pending.clear()
-
-    def _store_stack(self, types: list[pa.DataType], parts: list[pa.Table]) -> None:
-        refs = [f"c{i}" for i in range(len(types))]
-        self.con.register("__stack", pa.concat_tables(parts))
+    def _flush(self, pending: dict[tuple[str, ...], Stack]) -> dict[str, R2D2Error]:
+        failed: dict[str, R2D2Error] = {}
+        cursor = self._cursor()
         try:
-            self._store(f"SELECT t, k, {fingerprint_sql(refs, types)} AS fp, count(*) AS cnt FROM __stack GROUP BY ALL")
+            for stack in pending.values():
+                try:
+                    self._store_stack(cursor, stack.types, [part for _, part in stack.parts])
+                except (duckdb.Error, pa.ArrowException):
+                    for table_id, part in stack.parts:  # find which tables DuckDB cannot take
+                        try:
+                            self._store_stack(cursor, stack.types, [part])
+                        except (duckdb.Error, pa.ArrowException) as exc:
+                            failed[table_id] = EngineError(f"cannot compare values of {table_id}: {exc}")
         finally:
-            self.con.unregister("__stack")
+            cursor.close()
+        return failed
 
-    def _store(self, select: str) -> None:
-        if self._stored:
-            self.con.execute(f"INSERT INTO fps {select}")
-        else:
-            self.con.execute(f"CREATE TABLE fps AS {select}")
-            self._stored = True
+    def _store_stack(self, cursor: duckdb.DuckDBPyConnection, types: list[pa.DataType],
+                     parts: list[pa.Table]) -> None:
+        refs = [f"c{i}" for i in range(len(types))]
+        cursor.register("__stack", pa.concat_tables(parts))
+        try:
+            cursor.execute(f"INSERT INTO fps SELECT t, k, {fingerprint_sql(refs, types)} AS fp, count(*) AS cnt "
+                           "FROM __stack GROUP BY ALL")
+        finally:
+            cursor.unregister("__stack")
 
     def compare(self, checks: list[PairCheck], semantics: str) -> list[tuple[int, int]]:
         """(child rows missing from the parent, child rows) for each pair, in one query."""
