@@ -227,9 +227,8 @@ def profile_delta(lake: Lake, ref: TableRef, config: ScanConfig) -> TableProfile
     from deltalake import DeltaTable  # imported here: only Delta lakes pay for it
 
     profile = TableProfile(ref.id, "delta", ref.location)
-    uri = ref.location if lake.is_local else f"{lake.uri.split('://')[0]}://{ref.location}"
     try:
-        table = DeltaTable(uri, storage_options=lake.storage_options() or None)
+        table = DeltaTable(lake.table_uri(ref.location), storage_options=lake.storage_options() or None)
     except Exception as exc:
         raise TableReadError(f"cannot read Delta log of {ref.location}: {exc}", table=ref.id) from exc
     features = set(table.protocol().reader_features or [])

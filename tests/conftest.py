@@ -20,7 +20,7 @@ def write_table(root: Path, table_id: str, table: pa.Table, name: str = "part-00
     return folder
 
 
-def scan_edges(root: Path, out: Path | None = None, **config) -> dict[tuple[str, str], dict]:
+def scan_edges(root: Path | str, out: Path | None = None, **config) -> dict[tuple[str, str], dict]:
     result = run_scan(str(root), out, ScanConfig(**config))
     return {(e.parent, e.child): {"status": e.status, "stage": e.stage, "reason": e.reason} for e in result.edges}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +39,12 @@ from r2d2.storage import Lake
 from r2d2.storage.reader import iter_table_batches, read_rows
 from r2d2.verify import FingerprintJob, PairCheck
 
-SMALL_TABLE_ROWS = 200_000  # tables up to this size are fingerprinted in stacks, larger ones streamed
+# Tables up to this size (rows and file bytes) are read whole and fingerprinted in stacks; larger
+# ones stream through DuckDB batch by batch.
+SMALL_TABLE_ROWS = 200_000
+SMALL_TABLE_BYTES = 32_000_000
 STACK_BYTES = 256_000_000  # Arrow bytes held in memory before the stacks are fingerprinted
-READ_CHUNK = 64  # small tables read concurrently before their stacks are looked at
+READ_CHUNK_BYTES = 128_000_000  # file bytes of small tables read concurrently before stacking them
 
 
 
@@ -107,6 +110,24 @@ def _grouped_fingerprints_sql(source: str, colset_refs: list[tuple[list[str], li
     sets = ", ".join(f"(f{k})" for k in range(len(colset_refs)))
     return (f"SELECT CASE {which} END AS k, coalesce({fps}) AS fp, count(*) AS cnt "
             f"FROM ({inner}) GROUP BY GROUPING SETS ({sets})")
+
+
+def _is_small(table: TableProfile) -> bool:
+    return table.rows <= SMALL_TABLE_ROWS and table.bytes <= SMALL_TABLE_BYTES
+
+
+def _chunks(jobs: list[FingerprintJob], max_bytes: int) -> Iterator[list[FingerprintJob]]:
+    """Consecutive runs of jobs whose tables add up to at most `max_bytes` (at least one job)."""
+    chunk: list[FingerprintJob] = []
+    size = 0
+    for job in jobs:
+        if chunk and size + job.table.bytes > max_bytes:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(job)
+        size += job.table.bytes
+    if chunk:
+        yield chunk
 
 
 @dataclass
@@ -209,15 +230,14 @@ class LocalEngine:
         for job in jobs:
             self._tables[job.table.id] = len(self._tables)
             self._colsets[job.table.id] = {cs: k for k, cs in enumerate(job.colsets)}
-        small = [j for j in jobs if j.table.rows <= SMALL_TABLE_ROWS]
-        large = [j for j in jobs if j.table.rows > SMALL_TABLE_ROWS]
+        small = [j for j in jobs if _is_small(j.table)]
+        large = [j for j in jobs if not _is_small(j.table)]
         with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
             streams = [pool.submit(self._fingerprint_large, job) for job in large]
             flushes = []
             pending: dict[tuple[str, ...], Stack] = {}
             pending_bytes = 0
-            for chunk in range(0, len(small), READ_CHUNK):  # bounded: at most a chunk of tables in memory
-                batch = small[chunk:chunk + READ_CHUNK]
+            for batch in _chunks(small, READ_CHUNK_BYTES):  # bounded: one chunk of tables in memory
                 for job, read in zip(batch, pool.map(self._read_small, batch)):
                     if isinstance(read, R2D2Error):
                         failed[job.table.id] = read

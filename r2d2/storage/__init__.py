@@ -9,6 +9,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -187,8 +188,22 @@ class Lake:
         return self.fs.get_file_info(path).size or 0
 
     def storage_options(self) -> dict[str, str]:
-        """Options for deltalake, which reads the log itself."""
-        return {}
+        """Options for deltalake, which reads the log itself: the same endpoint as pyarrow's."""
+        if not self.uri.startswith("s3://") or "?" not in self.uri:
+            return {}
+        query = parse_qs(urlsplit(self.uri).query)
+        options = {"AWS_REGION": query.get("region", ["us-east-1"])[0]}
+        if "endpoint_override" in query:
+            scheme = query.get("scheme", ["https"])[0]
+            options["AWS_ENDPOINT_URL"] = f"{scheme}://{query['endpoint_override'][0]}"
+            options["AWS_ALLOW_HTTP"] = "true" if scheme == "http" else "false"
+        return options
+
+    def table_uri(self, location: str) -> str:
+        """A table folder as a URI other libraries (deltalake) understand."""
+        if self.is_local:
+            return location
+        return f"{urlsplit(self.uri).scheme}://{location}"
 
 
 def open_lake(uri: str) -> Lake:
