@@ -486,22 +486,22 @@ def rename_real(table: pa.Table, rng: random.Random) -> pa.Table:
 # --------------------------------------------------------------------------- derived kinds
 
 
-def kind_projection(lake: Lake, rng: random.Random, base: Base, budget: int) -> int:
-    """A subset of the base's columns (contained)."""
-    table = project(base.table, rng)
+def write_one_derived(lake: Lake, kind: str, base: Base, table: pa.Table | None) -> int:
+    """Write a table derived from `base` as derived/<kind>/…; 0 when the kind did not apply."""
     if table is None:
         return 0
-    lake.parquet(lake.new_id("derived/projection", base.name), table, kind="projection", source=[base.id])
+    lake.parquet(lake.new_id(f"derived/{kind}", base.name), table, kind=kind, source=[base.id])
     return 1
+
+
+def kind_projection(lake: Lake, rng: random.Random, base: Base, budget: int) -> int:
+    """A subset of the base's columns (contained)."""
+    return write_one_derived(lake, "projection", base, project(base.table, rng))
 
 
 def kind_filter(lake: Lake, rng: random.Random, base: Base, budget: int) -> int:
     """A subset of the base's rows by a predicate (contained)."""
-    table = filter_rows(base.table, rng)
-    if table is None:
-        return 0
-    lake.parquet(lake.new_id("derived/filter", base.name), table, kind="filter", source=[base.id])
-    return 1
+    return write_one_derived(lake, "filter", base, filter_rows(base.table, rng))
 
 
 def kind_copy(lake: Lake, rng: random.Random, base: Base, budget: int) -> int:
@@ -555,20 +555,12 @@ def kind_widened(lake: Lake, rng: random.Random, base: Base, budget: int) -> int
 
 def kind_changed_cell(lake: Lake, rng: random.Random, base: Base, budget: int) -> int:
     """A copy with one changed cell (not contained)."""
-    table = edit_cells(base.table, rng, 1, changed_value)
-    if table is None:
-        return 0
-    lake.parquet(lake.new_id("derived/changed_cell", base.name), table, kind="changed_cell", source=[base.id])
-    return 1
+    return write_one_derived(lake, "changed_cell", base, edit_cells(base.table, rng, 1, changed_value))
 
 
 def kind_nulled(lake: Lake, rng: random.Random, base: Base, budget: int) -> int:
     """A copy with 1..3 cells set to NULL (not contained)."""
-    table = edit_cells(base.table, rng, rng.randint(1, 3), lambda _: None)
-    if table is None:
-        return 0
-    lake.parquet(lake.new_id("derived/nulled", base.name), table, kind="nulled", source=[base.id])
-    return 1
+    return write_one_derived(lake, "nulled", base, edit_cells(base.table, rng, rng.randint(1, 3), lambda _: None))
 
 
 def kind_dup_rows(lake: Lake, rng: random.Random, base: Base, budget: int) -> int:
@@ -607,11 +599,7 @@ def kind_dup_dropped_row(lake: Lake, rng: random.Random, base: Base, budget: int
 
 def kind_case_renamed(lake: Lake, rng: random.Random, base: Base, budget: int) -> int:
     """Case-only column renames (contained both ways: names match case-insensitively)."""
-    table = rename_case(base.table, rng)
-    if table is None:
-        return 0
-    lake.parquet(lake.new_id("derived/case_renamed", base.name), table, kind="case_renamed", source=[base.id])
-    return 1
+    return write_one_derived(lake, "case_renamed", base, rename_case(base.table, rng))
 
 
 def kind_renamed(lake: Lake, rng: random.Random, base: Base, budget: int) -> int:

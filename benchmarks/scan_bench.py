@@ -18,6 +18,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -120,6 +121,15 @@ def check_oracle(lake_root: Path, workdir: Path, workers: int) -> None:
               f"{ours == truth} (only r2d2: {len(ours - truth)}, only oracle: {len(truth - ours)})")
 
 
+def cached_lake(root: Path, build: Callable[[Path], object]) -> Path:
+    """Build a benchmark lake once; later runs reuse it (a `.built` marker says it is complete)."""
+    if not (root / ".built").exists():
+        print(f"building {root} ...", flush=True)
+        build(root)
+        (root / ".built").write_text("")
+    return root
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tables", type=int, default=2000)
@@ -134,19 +144,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     if not args.skip_generated:
-        lake = args.workdir / f"lake-{args.tables}"
-        if not (lake / ".built").exists():
-            print(f"building a {args.tables}-table lake in {lake} ...", flush=True)
-            build_lake(lake, n_tables=args.tables, seed=0)
-            (lake / ".built").write_text("")
+        lake = cached_lake(args.workdir / f"lake-{args.tables}", lambda root: build_lake(root, n_tables=args.tables))
         report(f"generated-{args.tables}", lake, args.workdir, args.semantics, args.workers)
         check_oracle(lake, args.workdir, args.workers)
     if not args.skip_tpch:
-        tpch = args.workdir / f"tpch-sf{args.tpch_scale:g}"
-        if not (tpch / ".built").exists():
-            print(f"building a TPC-H SF {args.tpch_scale:g} lake in {tpch} ...", flush=True)
-            build_tpch_lake(tpch, scale=args.tpch_scale, seed=0)
-            (tpch / ".built").write_text("")
+        tpch = cached_lake(args.workdir / f"tpch-sf{args.tpch_scale:g}",
+                           lambda root: build_tpch_lake(root, scale=args.tpch_scale))
         report(f"tpch-sf{args.tpch_scale:g}", tpch, args.workdir, args.semantics, args.workers)
     return 0
 

@@ -73,12 +73,16 @@ def summary(result: ScanResult, out_dir: Path | None) -> str:
     for s in result.stages:
         share = f" ({100 * s.bytes_read / lake_bytes:.2f}% of lake)" if lake_bytes else ""
         lines.append(f"  {s.name:<9}{s.pairs_in:>9} → {s.pairs_out:<8}{s.seconds:>9.2f}   {_size(s.bytes_read)}{share}")
-    contained = [e for e in result.edges if e.status == CONTAINED]
-    if contained:
-        lines.append("  largest contained tables (child ⊆ parent):")
+    parents: dict[str, list[str]] = {}
+    for e in result.edges:
+        if e.status == CONTAINED:
+            parents.setdefault(e.child, []).append(e.parent)
+    if parents:
         size = {t.id: t.bytes for t in tables}
-        for e in sorted(contained, key=lambda e: (-size.get(e.child, 0), e.child, e.parent))[:5]:
-            lines.append(f"    {e.child} ⊆ {e.parent}  [{_size(size.get(e.child, 0))}, {e.stage}]")
+        lines.append(f"  {len(parents)} tables are contained in another; the largest (child ⊆ parent):")
+        for child in sorted(parents, key=lambda c: (-size.get(c, 0), c))[:5]:
+            more = f" and {len(parents[child]) - 1} more" if len(parents[child]) > 1 else ""
+            lines.append(f"    {child} ⊆ {sorted(parents[child])[0]}{more}  [{_size(size.get(child, 0))}]")
     for t in errors[:5]:
         lines.append(f"  error    {t.id}: {t.error}")
     if len(errors) > 5:

@@ -81,7 +81,7 @@ def test_bad_tables_get_errors_and_the_rest_is_profiled(lake: Path) -> None:
     got = profiles(lake)
     assert got["good"].error is None and got["good"].usable
     assert "not a Parquet file" in got["corrupt"].error and "part-0.parquet" in got["corrupt"].error
-    assert "truncated" in got["truncated"].error or "not a Parquet file" in got["truncated"].error
+    assert "truncated Parquet file" in got["truncated"].error and "part-00000.parquet" in got["truncated"].error
     assert "mixed formats" in got["mixed"].error
     assert "no Parquet data files" in got["notes"].error
     assert got["empty"].error is None and not got["empty"].usable

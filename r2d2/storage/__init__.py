@@ -171,6 +171,12 @@ class Lake:
             if trailer[4:] == b"PARE":
                 raise TableReadError(f"{path} is an encrypted Parquet file; r2d2 cannot read it", path=path)
             if trailer[4:] != b"PAR1":
+                raw.seek(0)
+                head = raw.read(4)
+                self.counter.add(len(head))
+                if head == b"PAR1":
+                    raise TableReadError(f"{path} is a truncated Parquet file (it starts like one but its footer "
+                                         "is missing); rewrite or remove it", path=path)
                 raise TableReadError(f"{path} is not a Parquet file (no PAR1 magic at its end)", path=path)
             length = int.from_bytes(trailer[:4], "little")
             if length + 12 > size:
