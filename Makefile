@@ -20,12 +20,15 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-demo: setup ## build a sample lake of a few hundred tables from real public data, scan it, say where the output is
-	rm -rf $(DEMO)/lake
+demo: setup ## build a ~300-table lake from real public data, scan it, plan deletions, say where the output is
+	rm -rf $(DEMO)/lake $(DEMO)/out
 	$(BIN)/python -m benchmarks.lakegen $(DEMO)/lake --tables 300 --seed 0 --bad
 	$(BIN)/r2d2 scan $(DEMO)/lake --out $(DEMO)/out
 	@echo
-	@echo "containment report: $(DEMO)/out/containment.json (schema graph with verdicts: $(DEMO)/out/containment.graphml)"
+	$(BIN)/r2d2 plan $(DEMO)/out --out $(DEMO)/out
+	@echo
+	@echo "containment: $(DEMO)/out/containment.json (schema graph with verdicts: $(DEMO)/out/containment.graphml)"
+	@echo "plan:        $(DEMO)/out/plan.json  (try: $(BIN)/r2d2 rebuild $(DEMO)/out/plan.json TABLE_ID --out $(DEMO)/restored)"
 
 test: setup ## run every test (pytest)
 	$(BIN)/python -m pytest

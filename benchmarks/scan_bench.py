@@ -22,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from r2d2.config import ScanConfig
 from r2d2.discover import discover_tables
@@ -32,7 +31,7 @@ from r2d2.pipeline import run_scan
 from r2d2.profile import profile_tables
 from r2d2.schema_graph import build_schema_graph
 from r2d2.storage import Lake, open_lake
-from r2d2.storage.reader import engine_type, iter_table_batches
+from r2d2.storage.reader import stream_table
 
 
 def baseline(lake_root: Path, semantics: str, workers: int) -> tuple[set[tuple[str, str]], float, int]:
@@ -64,9 +63,7 @@ def baseline(lake_root: Path, semantics: str, workers: int) -> tuple[set[tuple[s
 
 def _projection(con: duckdb.DuckDBPyConnection, lake: Lake, name: str, profile: TableProfile,
                 columns: list[str]) -> str:
-    schema = pa.schema([pa.field(f"c{i}", engine_type(profile.column(c).type)) for i, c in enumerate(columns)])
-    reader = pa.RecordBatchReader.from_batches(schema, iter_table_batches(lake, profile, columns))
-    con.register(name, reader)
+    con.register(name, stream_table(lake, profile, columns))
     exprs = ", ".join(canonical_sql(f"c{i}", profile.column(c).type) for i, c in enumerate(columns))
     return f"SELECT {exprs} FROM {name}"
 

@@ -31,6 +31,29 @@ examples:
 """
 
 
+PLAN_HELP = """\
+Choose which contained tables to delete, and from which kept table to rebuild each, minimising
+storage cost plus the cost of rebuilding on demand, within each table's latency budget.
+
+Reads SCAN_DIR/containment.json, solves the integer program of DESIGN §6 (HiGHS or CBC; a greedy plan
+when the solver cannot finish), finds for every deletion the simplest SQL that rebuilds the table
+(projection, predicate, or stored key selection) and proves it by rebuilding the table and comparing
+rows. Writes DIR/plan.json (and DIR/selections/ for key lists). Nothing is deleted.
+
+examples:
+  r2d2 plan ./out --out ./out
+  r2d2 plan ./out --out ./plan --config my-prices.yaml
+"""
+
+REBUILD_HELP = """\
+Rebuild a table the plan deletes from its source with the plan's recipe, write it as Parquet, and
+check it has the recorded row count and fingerprint (exit 1 if not).
+
+example:
+  r2d2 rebuild ./out/plan.json sales/2024 --out ./restored
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="r2d2", description="Find redundant tables in a data lake.")
     parser.add_argument("--version", action="version", version=f"r2d2 {__version__}")
@@ -47,6 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--config", type=Path, metavar="FILE", help="YAML config (see conf/default.yaml)")
     scan.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
     scan.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    plan = sub.add_parser("plan", help="choose which contained tables to delete, with verified rebuild recipes",
+                          description=PLAN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    plan.add_argument("scan_dir", metavar="SCAN_DIR", type=Path, help="the --out folder of `r2d2 scan`")
+    plan.add_argument("--out", required=True, type=Path, metavar="DIR", help="where to write plan.json")
+    plan.add_argument("--config", type=Path, metavar="FILE", help="YAML prices and budgets (see conf/plan.yaml)")
+    plan.add_argument("--quiet", action="store_true", help="no summary")
+    plan.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    rebuild = sub.add_parser("rebuild", help="rebuild a table the plan deletes, from its recipe",
+                             description=REBUILD_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rebuild.add_argument("plan", metavar="PLAN", type=Path, help="plan.json, or the folder holding it")
+    rebuild.add_argument("table", metavar="TABLE_ID", help="the deleted table's id")
+    rebuild.add_argument("--out", required=True, type=Path, metavar="DIR",
+                         help="writes DIR/TABLE_ID/part-00000.parquet")
+    rebuild.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
 
 
@@ -61,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     debug = getattr(args, "debug", False)
     try:
-        return _scan(args)
+        return {"scan": _scan, "plan": _plan, "rebuild": _rebuild}[args.command](args)
     except UsageError as exc:
         _fail(exc, debug)
         return 2
@@ -95,6 +132,24 @@ def _scan(args: argparse.Namespace) -> int:
     result = run_scan(args.lake, args.out, config, engine=args.engine, progress=progress)
     if not args.quiet:
         print(summary(result, args.out))
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from r2d2.config import load_plan_config
+    from r2d2.plan import run_plan, savings_summary
+
+    doc = run_plan(args.scan_dir, args.out, load_plan_config(args.config))
+    if not args.quiet:
+        print(savings_summary(doc, args.out))
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from r2d2.recipe import rebuild_table
+
+    path, rows = rebuild_table(args.plan, args.table, args.out)
+    print(f"rebuilt {args.table}: {rows} rows, matching the plan's fingerprint -> {path}")
     return 0
 
 

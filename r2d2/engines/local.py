@@ -36,7 +36,7 @@ from r2d2.model import (
 from r2d2.sample import ParentProbe, describe_row
 from r2d2.stats import NS_PER_UNIT, base_type
 from r2d2.storage import Lake
-from r2d2.storage.reader import iter_table_batches, read_rows
+from r2d2.storage.reader import read_rows, stream_table
 from r2d2.verify import FingerprintJob, PairCheck
 
 # Tables up to this size (rows and file bytes) are read whole and fingerprinted in stacks; larger
@@ -159,13 +159,6 @@ class LocalEngine:
         self._tables: dict[str, int] = {}  # table id -> its number t in `fps`
         self._colsets: dict[str, dict[tuple[str, ...], int]] = {}
 
-    def _stream(self, profile: TableProfile, columns: list[str], fragments: list[int] | None) -> pa.RecordBatchReader:
-        batches = iter_table_batches(self.lake, profile, columns, fragments)
-        from r2d2.storage.reader import engine_type
-
-        schema = pa.schema([pa.field(f"c{i}", engine_type(profile.column(c).type)) for i, c in enumerate(columns)])
-        return pa.RecordBatchReader.from_batches(schema, batches)
-
     def _run_grouped(self, cursor: duckdb.DuckDBPyConnection, template: str, profile: TableProfile,
                      colsets: list[tuple[str, ...]], fragments: list[int] | None) -> None:
         """One streaming pass over a table: `template` with {grouped} replaced by the query that
@@ -174,7 +167,7 @@ class LocalEngine:
         columns = sorted({c for cs in colsets for c in cs}, key=order.index)
         position = {c: i for i, c in enumerate(columns)}
         refs = [([f"c{position[c]}" for c in cs], [profile.column(c).type for c in cs]) for cs in colsets]
-        cursor.register("__src", self._stream(profile, columns, fragments))
+        cursor.register("__src", stream_table(self.lake, profile, columns, fragments))
         try:
             cursor.execute(template.format(grouped=_grouped_fingerprints_sql("__src", refs)))
         finally:

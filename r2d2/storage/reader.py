@@ -50,14 +50,16 @@ def engine_array(array: pa.Array, dtype: pa.DataType) -> pa.Array:
 
 
 def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
-                       fragments: list[int] | None = None,
-                       batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    """Batches with columns c0..cN (= `columns`, in engine form) of the given fragments (all when None).
+                       fragments: list[int] | None = None, batch_rows: int = BATCH_ROWS,
+                       native: bool = False) -> Iterator[pa.RecordBatch]:
+    """Batches of the given fragments (all when None): columns c0..cN (= `columns`) in engine form,
+    or, with `native`, under their own names and types (what rebuild recipes run on).
 
     Raises TableReadError naming the table and file when a data page cannot be read."""
-    names = [f"c{i}" for i in range(len(columns))]
+    names = list(columns) if native else [f"c{i}" for i in range(len(columns))]
     types = [profile.column(c).type for c in columns]
-    schema = pa.schema([pa.field(n, engine_type(t)) for n, t in zip(names, types)])
+    convert = (lambda a, t: a) if native else engine_array
+    schema = pa.schema([pa.field(n, t if native else engine_type(t)) for n, t in zip(names, types)])
     chosen = profile.fragments if fragments is None else [profile.fragments[i] for i in fragments]
     by_file: dict[int, list[int]] = defaultdict(list)
     whole: set[int] = set()
@@ -76,7 +78,7 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
             wanted = [c for c in columns if c in present and c not in profile.partition_columns]
             if not wanted:  # only partition columns or absent columns: rows from the footer
                 n = sum(meta.row_group(i).num_rows for i in (row_groups or range(meta.num_row_groups)))
-                yield from _constant_batches(n, columns, types, datafile.partition, schema, batch_rows)
+                yield from _constant_batches(n, columns, types, datafile.partition, schema, batch_rows, native)
                 continue
             batches: Iterator[pa.RecordBatch] = pf.iter_batches(
                 batch_size=batch_rows, row_groups=row_groups, columns=wanted, use_threads=True)
@@ -90,7 +92,7 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
                         arrays.append(arr if arr.type == dtype else pc.cast(arr, dtype))
                     else:
                         arrays.append(pa.nulls(batch.num_rows, dtype))
-                yield pa.record_batch([engine_array(a, t) for a, t in zip(arrays, types)], schema=schema)
+                yield pa.record_batch([convert(a, t) for a, t in zip(arrays, types)], schema=schema)
         except TableReadError:
             raise
         except (OSError, pa.ArrowException) as exc:
@@ -99,15 +101,29 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
 
 
 def _constant_batches(n: int, columns: list[str], types: list[pa.DataType], partition: dict,
-                      schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
+                      schema: pa.Schema, batch_rows: int, native: bool) -> Iterator[pa.RecordBatch]:
     for start in range(0, n, batch_rows):
         size = min(batch_rows, n - start)
         arrays = [pa.array([partition.get(c)] * size, t) for c, t in zip(columns, types)]
-        yield pa.record_batch([engine_array(a, t) for a, t in zip(arrays, types)], schema=schema)
+        yield pa.record_batch(arrays if native else [engine_array(a, t) for a, t in zip(arrays, types)],
+                              schema=schema)
 
 
-def read_rows(lake: Lake, profile: TableProfile, columns: list[str], fragments: list[int]) -> pa.Table:
-    """All rows of a few fragments, in engine form (used for samples, which are small)."""
-    names = [f"c{i}" for i in range(len(columns))]
-    schema = pa.schema([pa.field(n, engine_type(profile.column(c).type)) for n, c in zip(names, columns)])
-    return pa.Table.from_batches(list(iter_table_batches(lake, profile, columns, fragments)), schema=schema)
+def table_schema(profile: TableProfile, columns: list[str], native: bool = False) -> pa.Schema:
+    """The schema iter_table_batches yields for these columns."""
+    if native:
+        return pa.schema([pa.field(c, profile.column(c).type) for c in columns])
+    return pa.schema([pa.field(f"c{i}", engine_type(profile.column(c).type)) for i, c in enumerate(columns)])
+
+
+def stream_table(lake: Lake, profile: TableProfile, columns: list[str], fragments: list[int] | None = None,
+                 native: bool = False) -> pa.RecordBatchReader:
+    """iter_table_batches as a RecordBatchReader, which DuckDB scans without loading it whole."""
+    return pa.RecordBatchReader.from_batches(table_schema(profile, columns, native),
+                                             iter_table_batches(lake, profile, columns, fragments, native=native))
+
+
+def read_rows(lake: Lake, profile: TableProfile, columns: list[str], fragments: list[int] | None = None,
+              native: bool = False) -> pa.Table:
+    """All rows of some fragments in memory (used for samples and small tables)."""
+    return stream_table(lake, profile, columns, fragments, native).read_all()
