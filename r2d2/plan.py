@@ -27,6 +27,7 @@ from r2d2.model import CONTAINED
 
 GB = 1e9
 TB = 1e12
+BATCH_EDGES = 20_000  # edges of independent components solved in one model
 
 
 @dataclass
@@ -208,22 +209,31 @@ def solve_ilp(tables: dict[str, PlanTable], candidates: list[PlanEdge], solver: 
     name = "HiGHS" if solver == "highs" or (solver == "auto" and pulp.HiGHS().available()) else "CBC"
     deletions: dict[str, str] = {}
     status = "optimal"
-    for component in _components(candidates):
-        deadline = time_limit_s - (time.perf_counter() - start)
-        if deadline <= 0:
-            raise TimeoutError("the solver ran out of time")
-        chosen, optimal = _solve_component(tables, component, name, deadline)
-        deletions.update(chosen)
-        status = status if optimal else "feasible"
+    batch: list[PlanEdge] = []
+    components = _components(candidates)
+    for i, component in enumerate(components):
+        if len(component) == 1:
+            deletions.update(_solve_single(tables, component[0]))
+        else:
+            batch.extend(component)  # independent components share one model: fewer solver calls
+        if batch and (len(batch) >= BATCH_EDGES or i == len(components) - 1):
+            deadline = time_limit_s - (time.perf_counter() - start)
+            if deadline <= 0:
+                raise TimeoutError(f"the solver ran out of time ({time_limit_s:g} s)")
+            chosen, optimal = _solve_component(tables, batch, name, deadline)
+            deletions.update(chosen)
+            status = status if optimal else "feasible"
+            batch = []
     return Solution(deletions, name, status, time.perf_counter() - start)
+
+
+def _solve_single(tables: dict[str, PlanTable], e: PlanEdge) -> dict[str, str]:
+    """One child, one parent: delete when that saves money."""
+    return {e.child: e.parent} if tables[e.child].storage_cost - e.rebuild_cost_per_month > 0 else {}
 
 
 def _solve_component(tables: dict[str, PlanTable], edges: list[PlanEdge], solver: str,
                      time_limit_s: float) -> tuple[dict[str, str], bool]:
-    if len(edges) == 1:  # the common case: one child, one parent; no solver needed
-        e = edges[0]
-        keep = tables[e.child].storage_cost - e.rebuild_cost_per_month <= 0
-        return ({} if keep else {e.child: e.parent}), True
     import pulp
 
     problem = pulp.LpProblem("r2d2_plan", pulp.LpMinimize)
@@ -289,7 +299,7 @@ def load_scan(scan_dir: Path) -> tuple[Path, dict[str, Any]]:
 def run_plan(scan_dir: Path, out_dir: Path, config: PlanConfig, progress: Any = None) -> dict[str, Any]:
     """Plan from a scan's containment.json: solve, find and verify a recipe for each deletion, and
     re-solve without the pairs whose recipe cannot be verified. Writes and returns plan.json."""
-    from r2d2.recipe import Recipe, RecipeFinder
+    from r2d2.recipe import Recipe, RecipeFinder, recipe_connection
 
     scan_path, scan = load_scan(scan_dir)
     inputs = build_inputs(scan, config)
@@ -297,13 +307,14 @@ def run_plan(scan_dir: Path, out_dir: Path, config: PlanConfig, progress: Any = 
     tables = TableSource(scan["lake"])
     rejected: dict[tuple[str, str], str] = {}
     recipes: dict[tuple[str, str], Recipe] = {}
+    con = recipe_connection()
     while True:
         usable = [e for e in inputs.candidates if (e.parent, e.child) not in rejected]
         solution, fallback = choose_deletions(PlanInputs(inputs.tables, usable), config)
         fresh = [(p, c) for c, p in solution.deletions.items() if (p, c) not in recipes]
         for key in fresh:
             try:
-                found: Recipe | str = RecipeFinder(tables.lake, tables.profile(key[0]), tables.profile(key[1]),
+                found: Recipe | str = RecipeFinder(con, tables.lake, tables.profile(key[0]), tables.profile(key[1]),
                                                    tables.mapping(*key), out_dir, config.max_in_list).find()
             except Exception as exc:  # a recipe that cannot be built is a table that is not deleted
                 found = f"recipe search failed: {type(exc).__name__}: {exc}"
@@ -315,6 +326,7 @@ def run_plan(scan_dir: Path, out_dir: Path, config: PlanConfig, progress: Any = 
                 progress()
         if not any(key in rejected for key in fresh):
             break
+    con.close()
     doc = plan_json(scan_path, scan, config, inputs, usable, solution, fallback, recipes, rejected)
     _write_json(out_dir / "plan.json", doc)
     return doc
@@ -405,9 +417,9 @@ def savings_summary(doc: dict[str, Any], out_dir: Path) -> str:
     saved_bytes = sum(d["saved_bytes"] for d in doc["deletions"])
     lines = [
         f"r2d2 plan from {doc['scan']}",
-        f"  delete {len(doc['deletions'])} of {len(doc['tables'])} tables, {saved_bytes / 1e6:,.1f} MB: storage "
-        f"${o['storage_before']:.4f} -> ${o['storage_after']:.4f} a month, rebuilds ${o['rebuild_cost']:.4f} "
-        f"a month, saving ${o['storage_before'] - o['total']:.4f} a month",
+        f"  delete {len(doc['deletions'])} of {len(doc['tables'])} tables, {saved_bytes / 1e6:,.1f} MB",
+        f"  per month: storage {_money(o['storage_before'])} -> {_money(o['storage_after'])}, rebuilds "
+        f"{_money(o['rebuild_cost'])}, saving {_money(o['storage_before'] - o['total'])}",
         f"  solver   {o['solver']} ({o['status']}, {o['seconds']:.2f} s) over {len(doc['candidates'])} candidate edges",
     ]
     if "fallback_reason" in o:
@@ -426,3 +438,8 @@ def savings_summary(doc: dict[str, Any], out_dir: Path) -> str:
                      "(see plan.json)")
     lines.append(f"  output   {out_dir / 'plan.json'}")
     return "\n".join(lines)
+
+
+def _money(dollars: float) -> str:
+    """Dollars as people read them; tiny sample lakes get significant digits instead of $0.00."""
+    return f"${dollars:,.2f}" if abs(dollars) >= 0.01 or dollars == 0 else f"${dollars:.2g}"

@@ -105,16 +105,14 @@ def projection_sql(parent: TableProfile, child: TableProfile, mapping: dict[str,
 class RecipeFinder:
     """Finds and verifies a recipe for one (parent, child) pair on a DuckDB connection."""
 
-    def __init__(self, lake: Lake, parent: TableProfile, child: TableProfile, mapping: dict[str, str],
-                 out_dir: Path, max_in_list: int) -> None:
-        self.lake, self.parent, self.child, self.mapping = lake, parent, child, mapping
+    def __init__(self, con: duckdb.DuckDBPyConnection, lake: Lake, parent: TableProfile, child: TableProfile,
+                 mapping: dict[str, str], out_dir: Path, max_in_list: int) -> None:
+        self.con, self.lake, self.parent, self.child, self.mapping = con, lake, parent, child, mapping
         self.out_dir, self.max_in_list = out_dir, max_in_list
-        self.con = duckdb.connect(config={"threads": 2})
-        self.con.execute("SET enable_progress_bar = false")
         self.child_names = [c.name for c in child.columns]
         self.schema = pa.schema([pa.field(c.name, c.type) for c in child.columns])
         self.child_rows = read_rows(lake, child, self.child_names, native=True)
-        self.child_counts = multiset(self.con, self.child_rows, self.schema)
+        store_multiset(con, "__child_fp", self.child_rows, self.schema)
 
     def find(self) -> Recipe | str:
         """A verified recipe, or the reason there is none."""
@@ -223,11 +221,22 @@ class RecipeFinder:
                                  self.out_dir / selection if selection else None)
         except (duckdb.Error, pa.ArrowException):
             return False
-        return rebuilt.num_rows == self.child.rows and multiset(self.con, rebuilt, self.schema) == self.child_counts
+        if rebuilt.num_rows != self.child.rows:
+            return False
+        store_multiset(self.con, "__rebuilt_fp", rebuilt, self.schema)
+        differing = self.con.execute("SELECT count(*) FROM __rebuilt_fp r FULL OUTER JOIN __child_fp c "
+                                     "ON r.fp = c.fp WHERE r.cnt IS DISTINCT FROM c.cnt").fetchall()[0][0]
+        return differing == 0
 
     def recipe(self, kind: str, sql: str, selection: str | None = None) -> Recipe:
-        return Recipe(kind, sql, self.child.rows, table_fingerprint(self.con, self.child_rows, self.schema),
+        return Recipe(kind, sql, self.child.rows, stored_fingerprint(self.con, "__child_fp", self.child.rows),
                       base64.b64encode(self.schema.serialize().to_pybytes()).decode("ascii"), selection)
+
+
+def recipe_connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={"threads": 2})
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def run_recipe(con: duckdb.DuckDBPyConnection, lake: Lake, parent: TableProfile, sql: str, schema: pa.Schema,
@@ -252,22 +261,30 @@ def _engine_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
                      for i, f in enumerate(schema)})
 
 
-def multiset(con: duckdb.DuckDBPyConnection, table: pa.Table, schema: pa.Schema) -> dict[int, int]:
-    """The table's rows as {fingerprint: count} (DESIGN §2 equality)."""
+def store_multiset(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, schema: pa.Schema) -> None:
+    """The table's rows as a DuckDB table `name`(fp, cnt) (DESIGN §2 equality). Kept in DuckDB:
+    fetching 128-bit fingerprints into Python costs more than computing them."""
     con.register("__rows", _engine_table(table, schema))
     try:
         refs = [f"c{i}" for i in range(len(schema))]
-        rows = con.execute(f"SELECT {fingerprint_sql(refs, list(schema.types))} AS fp, count(*) "
-                           "FROM __rows GROUP BY fp").fetchall()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {fingerprint_sql(refs, list(schema.types))} "
+                    "AS fp, count(*) AS cnt FROM __rows GROUP BY fp")
     finally:
         con.unregister("__rows")
-    return {int(fp): int(n) for fp, n in rows}
+
+
+def stored_fingerprint(con: duckdb.DuckDBPyConnection, name: str, rows: int) -> str:
+    """An order-independent fingerprint of a stored multiset: Σ count·fp mod a prime below 2^64."""
+    # The prime exceeds BIGINT, and a bare literal that large would make DuckDB compute in DOUBLE.
+    prime = f"CAST('{FINGERPRINT_PRIME}' AS UHUGEINT)"
+    total = con.execute(f"SELECT coalesce(sum(CAST(fp % {prime} * CAST(cnt AS UHUGEINT) % {prime} AS HUGEINT)), 0) "
+                        f"% CAST('{FINGERPRINT_PRIME}' AS HUGEINT) FROM {name}").fetchall()[0][0]
+    return f"{rows}:{int(total):016x}"
 
 
 def table_fingerprint(con: duckdb.DuckDBPyConnection, table: pa.Table, schema: pa.Schema) -> str:
-    """An order-independent fingerprint of a row multiset: the sum of row fingerprints mod a prime."""
-    total = sum(fp % FINGERPRINT_PRIME * n for fp, n in multiset(con, table, schema).items())
-    return f"{table.num_rows}:{total % FINGERPRINT_PRIME:016x}"
+    store_multiset(con, "__table_fp", table, schema)
+    return stored_fingerprint(con, "__table_fp", table.num_rows)
 
 
 def schema_from_recipe(encoded: str) -> pa.Schema:
@@ -295,8 +312,7 @@ def rebuild_table(plan_path: Path, table_id: str, out_dir: Path) -> tuple[Path, 
     schema = schema_from_recipe(recipe["arrow_schema"])
     tables = TableSource(plan["lake"])
     selection = plan_file.parent / recipe["selection"] if recipe.get("selection") else None
-    con = duckdb.connect(config={"threads": 2})
-    con.execute("SET enable_progress_bar = false")
+    con = recipe_connection()
     try:
         rebuilt = run_recipe(con, tables.lake, tables.profile(deletion["source"]), recipe["sql"], schema, selection)
         fingerprint = table_fingerprint(con, rebuilt, schema)
