@@ -37,8 +37,9 @@ lint: setup ## ruff and mypy
 	$(BIN)/ruff check r2d2 tests benchmarks
 	$(BIN)/mypy r2d2
 
-bench: setup ## scan benchmark against a brute-force EXCEPT ALL baseline (takes a while)
+bench: setup ## scan benchmark against a brute-force EXCEPT ALL baseline, then the planner's (takes a while)
 	$(BIN)/python -m benchmarks.scan_bench
+	$(BIN)/python -m benchmarks.plan_bench
 
 clean: ## remove the venv, demo and benchmark outputs
 	rm -rf $(VENV) $(DEMO) .bench .pytest_cache .mypy_cache .ruff_cache

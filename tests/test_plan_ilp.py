@@ -114,3 +114,37 @@ def test_tiny_tables_are_still_planned_exactly() -> None:
     solution = solve_ilp(inputs.tables, inputs.candidates)
     assert len(solution.deletions) == 3 and set(solution.deletions.values()) == {"a"}  # keep the smallest
     assert evaluate(inputs.tables, inputs.candidates, solution.deletions).total == pytest.approx(brute_force(inputs))
+
+
+def test_accesses_csv_tiers_and_glob_overrides(tmp_path) -> None:
+    from r2d2.config import load_plan_config
+
+    (tmp_path / "accesses.csv").write_text("table,accesses\nraw/a,12\nraw/b,0.5\n")
+    (tmp_path / "plan.yaml").write_text(
+        "accesses_csv: accesses.csv\n"
+        "overrides:\n  - {match: 'raw/*', tier: cool}\n  - {match: raw/b, accesses_per_month: 3, protected: true}\n")
+    config = load_plan_config(tmp_path / "plan.yaml")
+    from r2d2.plan import table_settings
+
+    a = table_settings("raw/a", 10**9, config, {"raw/a": 12.0, "raw/b": 0.5})
+    b = table_settings("raw/b", 10**9, config, {"raw/a": 12.0, "raw/b": 0.5})
+    other = table_settings("clean/c", 10**9, config, {})
+    assert (a.accesses_per_month, a.tier, a.price_per_gb_month, a.protected) == (12.0, "cool", 0.01, False)
+    assert (b.accesses_per_month, b.protected) == (3.0, True)
+    assert (other.accesses_per_month, other.tier, other.storage_cost) == (1.0, "hot", pytest.approx(0.02))
+    scan = {"tables": [{"id": i, "bytes": 10**9, "error": None, "columns": [{"name": "x", "bytes": 10**9}]}
+                       for i in ("raw/a", "raw/b", "clean/c")], "edges": []}
+    assert build_inputs(scan, config).tables["raw/a"].accesses_per_month == 12.0
+
+
+def test_solver_time_limit_falls_back_to_greedy() -> None:
+    from r2d2.plan import choose_deletions
+
+    rng = random.Random(3)
+    scan, config = random_scan(rng)
+    while len(build_inputs(scan, config).candidates) < 3:
+        scan, config = random_scan(rng)
+    inputs = build_inputs(scan, config)
+    solution, reason = choose_deletions(inputs, PlanConfig(time_limit_s=0.0))
+    assert solution.solver == "greedy" and solution.status == "fallback" and "time" in reason
+    assert solution.deletions == solve_greedy(inputs.tables, inputs.candidates).deletions
