@@ -11,9 +11,15 @@ DEMO   := .demo
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## create .venv and install r2d2 with its dev and data extras
+setup: $(STAMP) ## create .venv, install r2d2 with its dev and data extras, and Debian's chromium for report tests
 
 $(STAMP): pyproject.toml
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the report tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-dejavu-core >/dev/null || echo "note: chromium could not be installed; browser tests will skip"; \
+	else echo "note: chromium is not installed (needs root and apt-get); the browser report tests will skip"; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -29,6 +35,7 @@ demo: setup ## build a ~300-table lake from real public data, scan it, plan dele
 	@echo
 	@echo "containment: $(DEMO)/out/containment.json (schema graph with verdicts: $(DEMO)/out/containment.graphml)"
 	@echo "plan:        $(DEMO)/out/plan.json  (try: $(BIN)/r2d2 rebuild $(DEMO)/out/plan.json TABLE_ID --out $(DEMO)/restored)"
+	@echo "report:      $(DEMO)/out/report.html  (and report.md)"
 
 test: setup ## run every test (pytest)
 	$(BIN)/python -m pytest

@@ -45,6 +45,15 @@ examples:
   r2d2 plan ./out --out ./plan --config my-prices.yaml
 """
 
+REPORT_HELP = """\
+Write DIR/report.html (one self-contained page: open it from a laptop, an artifact store or a
+Databricks workspace, no network needed) and DIR/report.md (the same facts for a pull request or a
+ticket) from DIR/plan.json and the containment.json it was planned from. `r2d2 plan` writes them too.
+
+The page's tables sort on a click and filter as you type; the URL keeps the view
+(?q=text&sort=column&dir=desc), so a link shows a colleague exactly what you checked.
+"""
+
 REBUILD_HELP = """\
 Rebuild a table the plan deletes from its source with the plan's recipe, write it as Parquet, and
 check it has the recorded row count and fingerprint (exit 1 if not).
@@ -77,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--config", type=Path, metavar="FILE", help="YAML prices and budgets (see conf/plan.yaml)")
     plan.add_argument("--quiet", action="store_true", help="no summary")
     plan.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    report = sub.add_parser("report", help="write report.html and report.md for reviewers",
+                            description=REPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    report.add_argument("folder", metavar="DIR", type=Path, help="a plan's --out folder (or a scan's)")
+    report.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     rebuild = sub.add_parser("rebuild", help="rebuild a table the plan deletes, from its recipe",
                              description=REBUILD_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     rebuild.add_argument("plan", metavar="PLAN", type=Path, help="plan.json, or the folder holding it")
@@ -98,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     debug = getattr(args, "debug", False)
     try:
-        return {"scan": _scan, "plan": _plan, "rebuild": _rebuild}[args.command](args)
+        return {"scan": _scan, "plan": _plan, "report": _report, "rebuild": _rebuild}[args.command](args)
     except UsageError as exc:
         _fail(exc, debug)
         return 2
@@ -138,10 +151,21 @@ def _scan(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from r2d2.config import load_plan_config
     from r2d2.plan import run_plan, savings_summary
+    from r2d2.report import write_report
 
     doc = run_plan(args.scan_dir, args.out, load_plan_config(args.config))
+    html_path, _ = write_report(args.out)
     if not args.quiet:
         print(savings_summary(doc, args.out))
+        print(f"  report   {html_path} (and report.md)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from r2d2.report import write_report
+
+    html_path, md_path = write_report(args.folder)
+    print(f"report: {html_path}\n        {md_path}")
     return 0
 
 

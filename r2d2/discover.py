@@ -40,8 +40,9 @@ def looks_like_parquet(name: str) -> bool:
 
 
 def parse_partition_folder(name: str) -> tuple[str, str | None] | None:
-    """`key=value` → (key, value); Spark escapes values and writes NULL as __HIVE_DEFAULT_PARTITION__."""
-    if "=" not in name:
+    """`key=value` → (key, value); Spark escapes values and writes NULL as __HIVE_DEFAULT_PARTITION__.
+    Spark also escapes '=' inside keys and values, so a folder with more than one is not a partition."""
+    if name.count("=") != 1:
         return None
     key, _, value = name.partition("=")
     if not key:

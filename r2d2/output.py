@@ -36,25 +36,26 @@ def result_json(result: ScanResult) -> dict[str, Any]:
     }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write next to the target and rename, so a reader never sees half a file."""
+def write_atomic(path: Path, text: str) -> None:
+    """Write next to the target and rename, so a reader never sees half a file. The file gets the
+    usual permissions (mkstemp alone would make it private to its owner)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
 
 
 def write_outputs(result: ScanResult, graph: nx.DiGraph, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_dir / "containment.json", json.dumps(result_json(result), indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out_dir / "containment.json", json.dumps(result_json(result), indent=2, ensure_ascii=False) + "\n")
     annotated = graph.copy()
     for e in result.edges:
         if annotated.has_edge(e.parent, e.child):
             annotated.edges[e.parent, e.child].update(status=e.status, stage=e.stage, reason=e.reason)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".containment.graphml.")
-    os.close(fd)
-    nx.write_graphml(annotated, tmp)
-    os.replace(tmp, out_dir / "containment.graphml")
+    write_atomic(out_dir / "containment.graphml", "\n".join(nx.generate_graphml(annotated)) + "\n")
 
 
 def summary(result: ScanResult, out_dir: Path | None) -> str:

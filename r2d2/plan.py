@@ -401,14 +401,10 @@ def plan_json(scan_path: Path, scan: dict[str, Any], config: PlanConfig, inputs:
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
     import json
-    import os
-    import tempfile
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(doc, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
-    os.replace(tmp, path)
+    from r2d2.output import write_atomic
+
+    write_atomic(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
 
 def savings_summary(doc: dict[str, Any], out_dir: Path) -> str:

@@ -98,7 +98,7 @@ def projection_sql(parent: TableProfile, child: TableProfile, mapping: dict[str,
         target = sql_type(col.type)
         if source.type != col.type and target is not None:
             ref = f"CAST({ref} AS {target})"
-        exprs.append(f"{ref} AS {quote(col.name)}")
+        exprs.append(ref if ref == quote(col.name) else f"{ref} AS {quote(col.name)}")
     return f"SELECT {', '.join(exprs)} FROM parent"
 
 

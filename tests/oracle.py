@@ -231,8 +231,8 @@ def _hidden(name: str) -> bool:
 
 
 def _partition_dir(name: str) -> bool:
-    """Whether a folder name is a Hive partition ``key=value``."""
-    return not _hidden(name) and "=" in name and not name.startswith("=")
+    """Whether a folder name is a Hive partition ``key=value`` (Spark escapes any other '=')."""
+    return not _hidden(name) and name.count("=") == 1 and not name.startswith("=")
 
 
 def _entries(folder: Path) -> list[os.DirEntry[str]]:

@@ -117,3 +117,9 @@ def test_profile_reads_only_footers(lake: Path) -> None:
     refs, _ = discover_tables(root)
     profile_tables(root, refs, ScanConfig())
     assert root.counter.total < 0.01 * sum(f.size for r in refs for f in r.files)
+
+
+def test_a_folder_with_several_equals_signs_is_a_table_not_a_partition(lake: Path) -> None:
+    write_table(lake, "odd/<img src=x onerror=alert(1)>", pa.table({"x": [1]}))
+    write_table(lake, "dates/day=2024-01-01", pa.table({"x": [1]}))
+    assert sorted(profiles(lake)) == ["dates", "odd/<img src=x onerror=alert(1)>"]
