@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO   := .demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint bench clean
+.PHONY: help setup demo spark-demo test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,6 +36,13 @@ demo: setup ## build a ~300-table lake from real public data, scan it, plan dele
 	@echo "containment: $(DEMO)/out/containment.json (schema graph with verdicts: $(DEMO)/out/containment.graphml)"
 	@echo "plan:        $(DEMO)/out/plan.json  (try: $(BIN)/r2d2 rebuild $(DEMO)/out/plan.json TABLE_ID --out $(DEMO)/restored)"
 	@echo "report:      $(DEMO)/out/report.html  (and report.md)"
+
+spark-demo: setup ## scan the demo lake with spark-submit --master local[2] (the Spark engine)
+	@[ -d $(DEMO)/lake ] || $(BIN)/python -m benchmarks.lakegen $(DEMO)/lake --tables 300 --seed 0 --bad
+	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/spark-submit --master "local[2]" \
+	  --conf spark.ui.showConsoleProgress=false jobs/spark_scan.py $(DEMO)/lake --out $(DEMO)/spark-out \
+	  --spark-conf conf/spark/local.yaml
+	@echo "containment (Spark engine): $(DEMO)/spark-out/containment.json"
 
 test: setup ## run every test (pytest)
 	$(BIN)/python -m pytest

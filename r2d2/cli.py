@@ -70,12 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="find contained tables (the R2D2 pipeline)", description=SCAN_HELP,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     scan.add_argument("lake", metavar="LAKE", help="lake root: a folder of tables")
-    scan.add_argument("--out", required=True, type=Path, metavar="DIR", help="where to write containment.json")
+    scan.add_argument("--out", required=True, metavar="DIR",
+                      help="where to write containment.json: a folder, or a URI such as s3://bucket/out")
     scan.add_argument("--semantics", choices=SEMANTICS, help="bag (default: duplicates count) or set")
     scan.add_argument("--sample-rows", type=int, metavar="N",
                       help="rows sampled per child before the exact check (default 256; 0 skips sampling)")
     scan.add_argument("--workers", type=int, metavar="N", help="threads for footers and DuckDB (default 2)")
-    scan.add_argument("--engine", choices=ENGINES, default="local", help="execution engine (default local)")
+    scan.add_argument("--engine", choices=ENGINES, default="local",
+                      help="local (embedded pyarrow + DuckDB, the default) or spark")
+    scan.add_argument("--master", metavar="URL", help="Spark master, e.g. local[2] (spark engine; default: "
+                      "what spark-submit or the cluster sets)")
+    scan.add_argument("--spark-conf", type=Path, metavar="FILE",
+                      help="Spark settings profile, e.g. conf/spark/emr.yaml (spark engine)")
     scan.add_argument("--config", type=Path, metavar="FILE", help="YAML config (see conf/default.yaml)")
     scan.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
     scan.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -142,7 +148,14 @@ def _scan(args: argparse.Namespace) -> int:
     config = load_config(args.config).replace(semantics=args.semantics, sample_rows=args.sample_rows,
                                               workers=args.workers)
     progress = not args.quiet and sys.stderr.isatty()
-    result = run_scan(args.lake, args.out, config, engine=args.engine, progress=progress)
+    options: dict[str, object] = {}
+    if args.engine == "spark":
+        from r2d2.engines.spark import load_spark_conf
+
+        options = {"master": args.master, "spark_conf": load_spark_conf(args.spark_conf)}
+    elif args.master or args.spark_conf:
+        raise UsageError("--master and --spark-conf go with --engine spark")
+    result = run_scan(args.lake, args.out, config, engine=args.engine, progress=progress, **options)
     if not args.quiet:
         print(summary(result, args.out))
     return 0

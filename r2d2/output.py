@@ -48,7 +48,26 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_outputs(result: ScanResult, graph: nx.DiGraph, out_dir: Path) -> None:
+def write_outputs(result: ScanResult, graph: nx.DiGraph, out: Path | str) -> None:
+    """Write containment.json and containment.graphml to a folder, or to a URI (s3://…, abfss://…)
+    through pyarrow's file systems."""
+    if isinstance(out, str) and "://" in out:
+        import shutil
+
+        import pyarrow.fs as pafs
+
+        local = Path(tempfile.mkdtemp(prefix="r2d2-out-"))
+        try:
+            write_outputs(result, graph, local)
+            fs, root = pafs.FileSystem.from_uri(out)
+            fs.create_dir(root, recursive=True)
+            for name in ("containment.json", "containment.graphml"):
+                with fs.open_output_stream(f"{root.rstrip('/')}/{name}") as sink:
+                    sink.write((local / name).read_bytes())
+        finally:
+            shutil.rmtree(local, ignore_errors=True)
+        return
+    out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "containment.json", json.dumps(result_json(result), indent=2, ensure_ascii=False) + "\n")
     annotated = graph.copy()

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import pyarrow as pa
@@ -18,7 +19,7 @@ from tqdm import tqdm
 from r2d2.config import ScanConfig
 from r2d2.discover import discover_tables
 from r2d2.engines import Engine, make_engine
-from r2d2.errors import EngineError, TableReadError
+from r2d2.errors import TableReadError
 from r2d2.minmax import refute_by_minmax
 from r2d2.model import (
     CONTAINED,
@@ -32,7 +33,6 @@ from r2d2.model import (
     unsupported_reason,
 )
 from r2d2.output import write_outputs
-from r2d2.profile import profile_tables
 from r2d2.sample import (
     ChildSample,
     ParentProbe,
@@ -72,10 +72,10 @@ class Progress:
 class Scan:
     """One run of the pipeline over a lake; keeps the verdicts as they are decided."""
 
-    def __init__(self, lake: Lake, config: ScanConfig, engine_name: str, progress: Progress) -> None:
+    def __init__(self, lake: Lake, config: ScanConfig, engine: Engine, progress: Progress) -> None:
         self.lake = lake
         self.config = config
-        self.engine_name = engine_name
+        self.engine = engine
         self.progress = progress
         self.stages: list[StageReport] = []
         self.edges: dict[tuple[str, str], Edge] = {}
@@ -84,6 +84,7 @@ class Scan:
     @contextmanager
     def stage(self, name: str, pairs_in: int) -> Iterator[StageReport]:
         report = StageReport(name, pairs_in=pairs_in)
+        self.engine.begin_stage(name)
         start, bytes_before = time.perf_counter(), self.lake.counter.total
         yield report
         report.seconds = round(time.perf_counter() - start, 4)
@@ -102,19 +103,15 @@ class Scan:
         with self.stage("discover", 0):
             refs, warnings = discover_tables(self.lake)
         with self.stage("profile", 0), self.progress.bar("profile", len(refs)) as tick:
-            profiles = profile_tables(self.lake, refs, self.config, tick)
+            profiles = self.engine.profile_tables(refs, tick)
         self.profiles = {p.id: p for p in profiles}
         usable = sum(p.usable for p in profiles)
         with self.stage("schema", usable * (usable - 1)) as st:
             graph, candidates = build_schema_graph(profiles)
             st.pairs_out = len(candidates)
         survivors = self.run_minmax(candidates)
-        engine = make_engine(self.engine_name, self.lake, self.config)
-        try:
-            survivors = self.run_sample(engine, survivors)
-            self.run_verify(engine, survivors)
-        finally:
-            engine.close()
+        survivors = self.run_sample(self.engine, survivors)
+        self.run_verify(self.engine, survivors)
         edges = [self.edges[c.key] for c in candidates]
         return ScanResult(self.lake.uri, self.config.semantics, profiles, edges, self.stages, warnings), graph
 
@@ -177,19 +174,14 @@ class Scan:
                 probe.fragments = sorted(set(probe.fragments) | set(fragments))
                 probe.checks.append(SampleCheck(cand, sample))
             with self.progress.bar("probe", len(probes)) as tick:
-                for parent_id in sorted(probes):
-                    try:
-                        verdicts = engine.probe_samples(probes[parent_id])
-                    except TableReadError as exc:  # leave the pairs to verify, which will say why
-                        self.mark_unreadable(exc)
-                        verdicts = {}
-                    except EngineError:
-                        verdicts = {}
-                    checked = {c.candidate.key: c.candidate for c in probes[parent_id].checks}
-                    for key, reason in verdicts.items():
-                        if reason:
-                            self.decide(checked[key], NOT_CONTAINED, "sample", reason)
-                    tick()
+                verdicts, failed = engine.probe_samples([probes[p] for p in sorted(probes)], tick)
+            for exc in failed.values():  # unprobed pairs go on to verify, which will say why
+                if isinstance(exc, TableReadError):
+                    self.mark_unreadable(exc)
+            checked = {c.candidate.key: c.candidate for probe in probes.values() for c in probe.checks}
+            for key, reason in sorted(verdicts.items()):
+                if reason:
+                    self.decide(checked[key], NOT_CONTAINED, "sample", reason)
             survivors = [c for c in pairs if c.key not in self.edges]
             st.pairs_out = len(survivors)
         return survivors
@@ -274,11 +266,15 @@ class Scan:
         return "; ".join(parts)
 
 
-def run_scan(lake_uri: str, out_dir: Path | None, config: ScanConfig, *, engine: str = "local",
-             progress: bool = False) -> ScanResult:
-    """Scan a lake and (when `out_dir` is given) write its outputs there."""
+def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, engine: str = "local",
+             progress: bool = False, **engine_options: Any) -> ScanResult:
+    """Scan a lake and (when `out_dir` is given: a folder or a URI) write its outputs there."""
     lake = open_lake(lake_uri)
-    result, graph = Scan(lake, config, engine, Progress(progress)).run()
+    runner = make_engine(engine, lake, config, **engine_options)
+    try:
+        result, graph = Scan(lake, config, runner, Progress(progress)).run()
+    finally:
+        runner.close()
     if out_dir is not None:
-        write_outputs(result, graph, Path(out_dir))
+        write_outputs(result, graph, out_dir)
     return result

@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from r2d2.config import ScanConfig
+from r2d2.discover import TableRef
 from r2d2.errors import EngineError, R2D2Error, TableReadError
 from r2d2.model import (
     BINARY,
@@ -33,6 +34,7 @@ from r2d2.model import (
     TableProfile,
     family_of,
 )
+from r2d2.profile import profile_tables
 from r2d2.sample import ParentProbe, describe_row
 from r2d2.stats import NS_PER_UNIT, base_type
 from r2d2.storage import Lake
@@ -173,12 +175,26 @@ class LocalEngine:
         finally:
             cursor.unregister("__src")
 
+    def begin_stage(self, name: str) -> None:
+        pass
+
+    def profile_tables(self, refs: list[TableRef], progress: Callable[[], None]) -> list[TableProfile]:
+        return profile_tables(self.lake, refs, self.config, progress)
+
     # Stage 3a -----------------------------------------------------------------------------------
-    def probe_samples(self, probe: ParentProbe) -> dict[tuple[str, str], str | None]:
-        try:
-            return self._probe_samples(probe)
-        except (duckdb.Error, pa.ArrowException) as exc:
-            raise EngineError(f"cannot probe {probe.parent.id}: {exc}") from exc
+    def probe_samples(self, probes: list[ParentProbe], tick: Callable[[], None]
+                      ) -> tuple[dict[tuple[str, str], str | None], dict[str, R2D2Error]]:
+        verdicts: dict[tuple[str, str], str | None] = {}
+        failed: dict[str, R2D2Error] = {}
+        for probe in probes:
+            try:
+                verdicts.update(self._probe_samples(probe))
+            except TableReadError as exc:
+                failed[probe.parent.id] = exc
+            except (duckdb.Error, pa.ArrowException) as exc:
+                failed[probe.parent.id] = EngineError(f"cannot probe {probe.parent.id}: {exc}")
+            tick()
+        return verdicts, failed
 
     def _probe_samples(self, probe: ParentProbe) -> dict[tuple[str, str], str | None]:
         colsets = sorted({tuple(p for _, p in check.candidate.comparable) for check in probe.checks})

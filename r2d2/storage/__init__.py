@@ -29,6 +29,13 @@ class ByteCounter:
         with self._lock:
             self.total += n
 
+    def __getstate__(self) -> dict[str, int]:  # shipped to Spark executors, which count their own reads
+        return {"total": 0}
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self._lock = threading.Lock()
+        self.total = state["total"]
+
 
 class CountingFile(io.RawIOBase):
     """A read-only file that adds every byte it returns to a ByteCounter."""
