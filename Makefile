@@ -39,7 +39,7 @@ demo: setup ## build a ~300-table lake from real public data, scan it, plan dele
 
 spark-demo: setup ## scan the demo lake with spark-submit --master local[2] (the Spark engine)
 	@[ -d $(DEMO)/lake ] || $(BIN)/python -m benchmarks.lakegen $(DEMO)/lake --tables 300 --seed 0 --bad
-	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/spark-submit --master "local[2]" \
+	PYSPARK_PYTHON=$(abspath $(BIN)/python) SPARK_LOCAL_IP=127.0.0.1 $(BIN)/spark-submit --master "local[2]" \
 	  --conf spark.ui.showConsoleProgress=false jobs/spark_scan.py $(DEMO)/lake --out $(DEMO)/spark-out \
 	  --spark-conf conf/spark/local.yaml
 	@echo "containment (Spark engine): $(DEMO)/spark-out/containment.json"
@@ -54,6 +54,7 @@ lint: setup ## ruff and mypy
 bench: setup ## scan benchmark against a brute-force EXCEPT ALL baseline, then the planner's (takes a while)
 	$(BIN)/python -m benchmarks.scan_bench
 	$(BIN)/python -m benchmarks.plan_bench
+	$(BIN)/python -m benchmarks.spark_bench
 
 clean: ## remove the venv, demo and benchmark outputs
 	rm -rf $(VENV) $(DEMO) .bench .pytest_cache .mypy_cache .ruff_cache

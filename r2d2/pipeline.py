@@ -50,8 +50,6 @@ from r2d2.storage import Lake, open_lake
 from r2d2.storage.reader import read_rows
 from r2d2.verify import comparison_order, pair_check, plan_fingerprints, transitive_via
 
-COMPARE_BATCH = 256  # pairs compared per query; proven edges settle later batches by transitivity
-
 
 class Progress:
     """tqdm bars on stderr, or nothing with --quiet."""
@@ -214,9 +212,10 @@ class Scan:
                 contained: set[tuple[str, str]] = set()
                 children: dict[str, set[str]] = defaultdict(set)
                 ordered = comparison_order(comparable, self.profiles)
-                for start in range(0, len(ordered), COMPARE_BATCH):
+                size = engine.compare_batch
+                for start in range(0, len(ordered), size):
                     batch = []
-                    for cand in ordered[start:start + COMPARE_BATCH]:
+                    for cand in ordered[start:start + size]:
                         broken = failed.get(cand.parent) or failed.get(cand.child)
                         middle = None if broken or cand.unsupported else transitive_via(cand, contained, children)
                         if broken:
@@ -242,7 +241,7 @@ class Scan:
                         if self.edges[cand.key].status == CONTAINED:
                             contained.add(cand.key)
                             children[cand.parent].add(cand.child)
-                    for _ in ordered[start:start + COMPARE_BATCH]:
+                    for _ in ordered[start:start + size]:
                         tick()
             st.pairs_out = sum(1 for c in pairs if self.edges[c.key].status == CONTAINED)
 

@@ -23,6 +23,7 @@ class Engine(Protocol):
     """What the pipeline asks of an engine. Every method reads each table at most once."""
 
     name: str
+    compare_batch: int  # pairs compared at once; proven edges settle later batches by transitivity
 
     def begin_stage(self, name: str) -> None:
         """Called as each stage starts (Spark labels its jobs with it)."""

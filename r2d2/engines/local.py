@@ -145,6 +145,7 @@ class LocalEngine:
     folder beyond `duckdb_memory_limit`; worker threads use their own cursors on it."""
 
     name = "local"
+    compare_batch = 256  # a query is cheap: small batches let transitivity skip more
 
     def __init__(self, lake: Lake, config: ScanConfig) -> None:
         self.lake = lake

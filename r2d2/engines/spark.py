@@ -60,6 +60,10 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    local = (master or os.environ.get("MASTER", "")).startswith("local")
+    if local:  # a local session talks to itself over loopback only
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        conf = {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1", **(conf or {})}
 
     builder = SparkSession.builder.appName("r2d2")
     if master:
@@ -153,6 +157,7 @@ class SparkEngine:
     """Runs the content work of a scan as Spark jobs; see the module docstring."""
 
     name = "spark"
+    compare_batch = 4096  # a Spark job costs seconds: compare in large batches
 
     def __init__(self, lake: Lake, config: ScanConfig, spark: Any = None, master: str | None = None,
                  spark_conf: dict[str, str] | None = None) -> None:
