@@ -56,22 +56,28 @@ def _coerce(name: str, raw: Any) -> Any:
         raise UsageError(f"config key {name!r} wants a {kind}, got {raw!r}") from exc
 
 
+def read_yaml_mapping(path: Path, known: set[str] | None = None) -> dict[str, Any]:
+    """A YAML file holding a mapping, with usage errors that name the file (and unknown keys)."""
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise UsageError(f"config file {path} must hold a mapping of keys to values")
+    unknown = sorted(set(loaded) - known) if known is not None else []
+    if unknown:
+        raise UsageError(f"config file {path} has unknown keys: {', '.join(unknown)}")
+    return loaded
+
+
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> ScanConfig:
     """Defaults, then the YAML file at `path` (if any), then R2D2_<KEY> environment variables."""
     values: dict[str, Any] = {}
     known = {f.name for f in fields(ScanConfig)}
     if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
-        except yaml.YAMLError as exc:
-            raise UsageError(f"config file {path} is not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise UsageError(f"config file {path} must hold a mapping of keys to values")
-        unknown = sorted(set(loaded) - known)
-        if unknown:
-            raise UsageError(f"config file {path} has unknown keys: {', '.join(unknown)}")
+        loaded = read_yaml_mapping(path, known)
         values.update({k: _coerce(k, v) for k, v in loaded.items()})
     env = os.environ if env is None else env
     for name in known:
@@ -137,19 +143,7 @@ def load_plan_config(path: Path | None = None) -> PlanConfig:
     """Defaults, then the YAML file at `path` (keys as in conf/plan.yaml)."""
     if path is None:
         return PlanConfig()
-    try:
-        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise UsageError(f"config file {path} is not valid YAML: {exc}") from exc
-    if not isinstance(loaded, dict):
-        raise UsageError(f"config file {path} must hold a mapping of keys to values")
-    known = {f.name for f in fields(PlanConfig)}
-    unknown = sorted(set(loaded) - known)
-    if unknown:
-        raise UsageError(f"config file {path} has unknown keys: {', '.join(unknown)}")
-    values: dict[str, Any] = dict(loaded)
+    values: dict[str, Any] = read_yaml_mapping(path, {f.name for f in fields(PlanConfig)})
     try:
         if "storage_per_gb_month" in values:
             tiers = values["storage_per_gb_month"]

@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import yaml
 
-from r2d2.config import ScanConfig
+from r2d2.config import ScanConfig, read_yaml_mapping
 from r2d2.discover import TableRef
 from r2d2.errors import EngineError, R2D2Error, UsageError
 from r2d2.model import TableProfile
@@ -44,11 +43,7 @@ def load_spark_conf(path: Path | None) -> dict[str, str]:
     """Spark settings from a conf/spark/*.yaml profile (a mapping under `spark:`)."""
     if path is None:
         return {}
-    try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"cannot read Spark profile {path}: {exc}") from exc
-    settings = doc.get("spark", {}) if isinstance(doc, dict) else None
+    settings = read_yaml_mapping(path, {"spark"}).get("spark", {})
     if not isinstance(settings, dict):
         raise UsageError(f"Spark profile {path} needs a mapping under `spark:`")
     return {str(k): str(v) for k, v in settings.items()}
@@ -70,7 +65,9 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
         builder = builder.master(master)
     for key, value in {**SPARK_DEFAULTS, **(conf or {})}.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(os.environ.get("R2D2_SPARK_LOG_LEVEL", "WARN"))  # INFO buries the summary
+    return session
 
 
 # -- executor side: module-level functions, shipped by pickling ----------------------------------
@@ -81,17 +78,22 @@ def _task_engine(lake: Lake, config: ScanConfig) -> Any:
     return LocalEngine(lake, config.replace(workers=1))
 
 
+def _indices(batches: Iterator[pa.RecordBatch]) -> Iterator[int]:
+    """The unit numbers a mapInArrow task was given."""
+    for batch in batches:
+        yield from batch.column("i").to_pylist()
+
+
 def _profile_batches(lake: Lake, config: ScanConfig, refs: list[TableRef]
                      ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from r2d2.profile import profile_tables
 
-        for batch in batches:
-            for i in batch.column("i").to_pylist():
-                before = lake.counter.total
-                profile = profile_tables(lake, [refs[i]], config.replace(workers=1))[0]
-                yield pa.record_batch({"i": pa.array([i], pa.int32()), "profile": [pickle.dumps(profile)],
-                                       "bytes": pa.array([lake.counter.total - before], pa.int64())})
+        for i in _indices(batches):
+            before = lake.counter.total
+            profile = profile_tables(lake, [refs[i]], config.replace(workers=1))[0]
+            yield pa.record_batch({"i": pa.array([i], pa.int32()), "profile": [pickle.dumps(profile)],
+                                   "bytes": pa.array([lake.counter.total - before], pa.int64())})
     return run
 
 
@@ -100,17 +102,16 @@ def _probe_batches(lake: Lake, config: ScanConfig, probes: list[ParentProbe]
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         engine = _task_engine(lake, config)
         try:
-            for batch in batches:
-                for i in batch.column("i").to_pylist():
-                    before = lake.counter.total
-                    verdicts, failed = engine.probe_samples([probes[i]], lambda: None)
-                    rows: list[tuple[str, str, str | None, bytes | None]]
-                    rows = [(p, c, r, None) for (p, c), r in verdicts.items()]
-                    rows += [(t, "", None, pickle.dumps(e)) for t, e in failed.items()]
-                    rows.append(("", "", str(lake.counter.total - before), None))
-                    yield pa.record_batch({"parent": [r[0] for r in rows], "child": [r[1] for r in rows],
-                                           "reason": [r[2] for r in rows], "error": [r[3] for r in rows]},
-                                          schema=PROBE_SCHEMA)
+            for i in _indices(batches):
+                before = lake.counter.total
+                verdicts, failed = engine.probe_samples([probes[i]], lambda: None)
+                rows: list[tuple[str, str, str | None, bytes | None]]
+                rows = [(p, c, r, None) for (p, c), r in verdicts.items()]
+                rows += [(t, "", None, pickle.dumps(e)) for t, e in failed.items()]
+                rows.append(("", "", str(lake.counter.total - before), None))
+                yield pa.record_batch({"parent": [r[0] for r in rows], "child": [r[1] for r in rows],
+                                       "reason": [r[2] for r in rows], "error": [r[3] for r in rows]},
+                                      schema=PROBE_SCHEMA)
         finally:
             engine.close()
     return run
@@ -125,22 +126,21 @@ def _fingerprint_batches(lake: Lake, config: ScanConfig, units: list[tuple[int, 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         engine = _task_engine(lake, config)
         try:
-            for batch in batches:
-                for i in batch.column("i").to_pylist():
-                    number, profile, colsets, fragments = units[i]
-                    before = lake.counter.total
-                    try:
-                        engine._run_grouped(engine.con, "CREATE OR REPLACE TABLE __u AS {grouped}", profile,
-                                            colsets, fragments)
-                        table = engine.con.sql(f"SELECT CAST({number} AS INTEGER) AS t, CAST(k AS INTEGER) AS k, "
-                                               "hex(fp) AS fp, CAST(cnt AS BIGINT) AS cnt, "
-                                               "CAST(NULL AS VARCHAR) AS note FROM __u").to_arrow_table()
-                        yield from table.to_batches()
-                    except (R2D2Error, Exception) as exc:  # reported per table, never fatal
-                        problem = exc if isinstance(exc, R2D2Error) else EngineError(
-                            f"cannot compare values of {profile.id}: {exc}")
-                        yield _note(number, "error:" + pickle.dumps(problem).hex())
-                    yield _note(number, f"bytes:{lake.counter.total - before}")
+            for i in _indices(batches):
+                number, profile, colsets, fragments = units[i]
+                before = lake.counter.total
+                try:
+                    engine._run_grouped(engine.con, "CREATE OR REPLACE TABLE __u AS {grouped}", profile,
+                                        colsets, fragments)
+                    table = engine.con.sql(f"SELECT CAST({number} AS INTEGER) AS t, CAST(k AS INTEGER) AS k, "
+                                           "hex(fp) AS fp, CAST(cnt AS BIGINT) AS cnt, "
+                                           "CAST(NULL AS VARCHAR) AS note FROM __u").to_arrow_table()
+                    yield from table.to_batches()
+                except Exception as exc:  # reported per table, never fatal
+                    problem = exc if isinstance(exc, R2D2Error) else EngineError(
+                        f"cannot compare values of {profile.id}: {exc}")
+                    yield _note(number, "error:" + pickle.dumps(problem).hex())
+                yield _note(number, f"bytes:{lake.counter.total - before}")
         finally:
             engine.close()
     return run
