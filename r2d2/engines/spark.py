@@ -84,11 +84,12 @@ def _indices(batches: Iterator[pa.RecordBatch]) -> Iterator[int]:
         yield from batch.column("i").to_pylist()
 
 
-def _profile_batches(lake: Lake, config: ScanConfig, refs: list[TableRef]
+def _profile_batches(lake: Lake, config: ScanConfig, shared: Any
                      ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from r2d2.profile import profile_tables
 
+        refs: list[TableRef] = shared.value
         for i in _indices(batches):
             before = lake.counter.total
             profile = profile_tables(lake, [refs[i]], config.replace(workers=1))[0]
@@ -97,9 +98,10 @@ def _profile_batches(lake: Lake, config: ScanConfig, refs: list[TableRef]
     return run
 
 
-def _probe_batches(lake: Lake, config: ScanConfig, probes: list[ParentProbe]
+def _probe_batches(lake: Lake, config: ScanConfig, shared: Any
                    ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        probes: list[ParentProbe] = shared.value  # the drawn samples, broadcast to every executor
         engine = _task_engine(lake, config)
         try:
             for i in _indices(batches):
@@ -121,9 +123,10 @@ PROBE_SCHEMA = pa.schema([("parent", pa.string()), ("child", pa.string()), ("rea
                           ("error", pa.binary())])
 
 
-def _fingerprint_batches(lake: Lake, config: ScanConfig, units: list[tuple[int, TableProfile, list, list[int]]]
+def _fingerprint_batches(lake: Lake, config: ScanConfig, shared: Any
                          ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        units: list[tuple[int, TableProfile, list, list[int]]] = shared.value
         engine = _task_engine(lake, config)
         try:
             for i in _indices(batches):
@@ -203,9 +206,11 @@ class SparkEngine:
     def profile_tables(self, refs: list[TableRef], progress: Callable[[], None]) -> list[TableProfile]:
         if not refs:
             return []
+        shared = self.sc.broadcast(refs)
         rows = (self._parallel(len(refs))
-                .mapInArrow(_profile_batches(self.lake, self.config, refs), "i int, profile binary, bytes long")
+                .mapInArrow(_profile_batches(self.lake, self.config, shared), "i int, profile binary, bytes long")
                 .collect())
+        shared.unpersist()
         profiles: dict[int, TableProfile] = {}
         for row in rows:
             profiles[row["i"]] = pickle.loads(row["profile"])
@@ -220,8 +225,10 @@ class SparkEngine:
         if not probes:
             return verdicts, failed
         schema = "parent string, child string, reason string, error binary"
-        for row in self._parallel(len(probes)).mapInArrow(_probe_batches(self.lake, self.config, probes),
-                                                          schema).collect():
+        shared = self.sc.broadcast(probes)
+        rows = self._parallel(len(probes)).mapInArrow(_probe_batches(self.lake, self.config, shared), schema).collect()
+        shared.unpersist()
+        for row in rows:
             if row["error"] is not None:
                 failed[row["parent"]] = pickle.loads(row["error"])
             elif row["parent"] == "":
@@ -250,7 +257,8 @@ class SparkEngine:
         failed: dict[str, R2D2Error] = {}
         if not units:
             return failed
-        raw = self._parallel(len(units)).mapInArrow(_fingerprint_batches(self.lake, self.config, units), FP_SCHEMA)
+        shared = self.sc.broadcast(units)
+        raw = self._parallel(len(units)).mapInArrow(_fingerprint_batches(self.lake, self.config, shared), FP_SCHEMA)
         raw = raw.persist()
         names = {number: tid for tid, number in self._tables.items()}
         for row in raw.filter(F.col("note").isNotNull()).select("t", "note").collect():
@@ -263,6 +271,7 @@ class SparkEngine:
                      .persist())
         self._fps.count()
         raw.unpersist()
+        shared.unpersist()
         for _ in jobs:
             tick()
         return failed
