@@ -5,7 +5,10 @@ Kinds, simplest first:
 - projection: the child is all of the parent's rows on its columns (equal row counts);
 - predicate: a projection with a WHERE on one or two columns (ranges or IN-lists), found from the
   child's statistics and values, all candidates counted in one pass over the parent;
-- selection: a projection of the parent's rows whose unique key is in a stored key list.
+- selection: a projection of the parent's rows whose unique key is in a stored key list;
+- row_selection: the parent's rows whose fingerprints (with counts) are stored beside the plan, for
+  subsets of parents with duplicate rows and no key. Its SQL uses DuckDB's fingerprint function,
+  so the recipe says `"dialect": "duckdb"`.
 
 The SQL names the source `parent` (and the key list `selection`), quotes names with backticks and
 casts with type names that DuckDB and Spark SQL both read. A recipe is verified by running it on
@@ -28,12 +31,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from r2d2.engines.local import fingerprint_sql
-from r2d2.model import BOOLEAN, DATE, NUMERIC, STRING, TableProfile, family_of
+from r2d2.model import BOOLEAN, DATE, NUMERIC, OTHER, STRING, TIMESTAMP, TIMESTAMP_TZ, TableProfile, family_of
 from r2d2.stats import base_type
 from r2d2.storage import Lake
 from r2d2.storage.reader import engine_array, read_rows, stream_table
 
 FINGERPRINT_PRIME = 18446744073709551557  # the largest prime below 2^64
+# Families whose native DuckDB form differs from the engine form the fingerprint expects.
+TEMPORAL = (TIMESTAMP, TIMESTAMP_TZ, OTHER)
 MAX_PREDICATE_COLUMNS = 12  # columns tried for predicates (pairs of them: up to 66 more filters)
 
 
@@ -44,13 +49,16 @@ class Recipe:
     rows: int
     fingerprint: str
     schema: str  # the child's Arrow schema, serialised and base64-encoded
-    selection: str | None = None  # path of the stored key list, relative to the plan
+    selection: str | None = None  # path of the stored key list or row fingerprints, relative to the plan
+    dialect: str | None = None  # set when the SQL runs on that engine only (else DuckDB and Spark SQL)
 
     def as_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"kind": self.kind, "sql": self.sql, "verified": True, "rows": self.rows,
                                "fingerprint": self.fingerprint, "arrow_schema": self.schema}
         if self.selection:
             doc["selection"] = self.selection
+        if self.dialect:
+            doc["dialect"] = self.dialect
         return doc
 
 
@@ -134,9 +142,14 @@ class RecipeFinder:
             if self.verify(sql, selection):
                 return self.recipe("selection", sql, selection)
             tried.append("selection")
+        if not any(family_of(base_type(c.type)) in TEMPORAL for c in self.child.columns):
+            sql, selection = self.row_selection()
+            if self.verify(sql, selection):
+                return self.recipe("row_selection", sql, selection, dialect="duckdb")
+            tried.append("row_selection")
         return ("no recipe rebuilds it exactly: " + (f"tried {', '.join(dict.fromkeys(tried))}; " if tried else "")
-                + "no predicate on one or two columns selects exactly its rows, and the parent has no unique "
-                  "key column to store a selection by")
+                + "no predicate on one or two columns selects exactly its rows, the parent has no unique key "
+                  "column, and a selection by row fingerprints does not work for its time columns")
 
     # -- candidates -----------------------------------------------------------------------------
     def single_predicates(self) -> list[tuple[int, str, str]]:
@@ -206,6 +219,24 @@ class RecipeFinder:
                 return name
         return None
 
+    def row_selection(self) -> tuple[str, str]:
+        """The last resort: store each child row's fingerprint and count; the SQL numbers equal parent
+        rows and keeps as many of each as the child has. DuckDB SQL (its fingerprint function)."""
+        relative = f"selections/{self.child.id.replace('/', '__')}.rows.parquet"
+        path = self.out_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = self.con.sql("SELECT hex(fp) AS fp, cnt FROM __child_fp").to_arrow_table()
+        pq.write_table(rows, path)
+        parent_cols = [self.parent.column(self.mapping[c.name]) for c in self.child.columns]
+        fingerprint = fingerprint_sql([quote(c.name) for c in parent_cols], [c.type for c in parent_cols])
+        projection = projection_sql(self.parent, self.child, self.mapping).removesuffix(" FROM parent")
+        names = ", ".join(quote(c.name) for c in self.child.columns)
+        sql = (f"WITH src AS ({projection}, hex({fingerprint}) AS `__fp` FROM parent), "
+               "numbered AS (SELECT *, row_number() OVER (PARTITION BY `__fp`) AS `__n` FROM src) "
+               f"SELECT {names} FROM numbered JOIN selection ON numbered.`__fp` = selection.fp "
+               "WHERE numbered.`__n` <= selection.cnt")
+        return sql, relative
+
     def store_selection(self, key: str) -> str:
         relative = f"selections/{self.child.id.replace('/', '__')}.parquet"
         path = self.out_dir / relative
@@ -228,9 +259,9 @@ class RecipeFinder:
                                      "ON r.fp = c.fp WHERE r.cnt IS DISTINCT FROM c.cnt").fetchall()[0][0]
         return differing == 0
 
-    def recipe(self, kind: str, sql: str, selection: str | None = None) -> Recipe:
+    def recipe(self, kind: str, sql: str, selection: str | None = None, dialect: str | None = None) -> Recipe:
         return Recipe(kind, sql, self.child.rows, stored_fingerprint(self.con, "__child_fp", self.child.rows),
-                      base64.b64encode(self.schema.serialize().to_pybytes()).decode("ascii"), selection)
+                      base64.b64encode(self.schema.serialize().to_pybytes()).decode("ascii"), selection, dialect)
 
 
 def recipe_connection() -> duckdb.DuckDBPyConnection:

@@ -33,11 +33,12 @@ def test_every_deletion_has_a_verified_recipe(planned: tuple[Path, Path]) -> Non
     assert set(plan) >= {"version", "scan", "prices", "tables", "candidates", "deletions", "objective"}
     assert plan["deletions"], "a generated lake has copies and projections to delete"
     kinds = {d["recipe"]["kind"] for d in plan["deletions"]}
-    assert {"projection", "predicate"} <= kinds
+    assert {"projection", "predicate", "row_selection"} <= kinds
     candidates = {(c["parent"], c["child"]) for c in plan["candidates"]}
     deleted = {d["table"] for d in plan["deletions"]}
     for d in plan["deletions"]:
-        assert d["recipe"]["verified"] is True and d["recipe"]["sql"].startswith("SELECT ")
+        assert d["recipe"]["verified"] is True and d["recipe"]["sql"].startswith(("SELECT ", "WITH "))
+        assert (d["recipe"].get("dialect") == "duckdb") == (d["recipe"]["kind"] == "row_selection")
         assert (d["source"], d["table"]) in candidates and d["source"] not in deleted
     o = plan["objective"]
     assert o["status"] == "optimal" and o["total"] == pytest.approx(o["storage_after"] + o["rebuild_cost"])
