@@ -9,17 +9,30 @@ compare as floats when either side is a float (see stats.comparable).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from r2d2.model import STRING, Candidate, ColumnStats, TableProfile, family_of
+from r2d2.model import BOOLEAN, DATE, STRING, TIMESTAMP, TIMESTAMP_TZ, Candidate, ColumnStats, TableProfile, family_of
 from r2d2.stats import above_upper, below_lower, is_float
+
+_EPOCH_DAY = dt.date(1970, 1, 1)
+_EPOCH = dt.datetime(1970, 1, 1)
 
 
 def show(value: Any, family: str) -> str:
-    """A statistic as a data engineer would write it."""
+    """A statistic as a data engineer would write it (keys are days, nanoseconds, bytes, 0/1)."""
     if isinstance(value, bytes):
         text = value.decode("utf-8", "replace") if family == STRING else value.hex()
         return repr(text if len(text) <= 40 else text[:37] + "...")
+    if family == DATE:
+        return (_EPOCH_DAY + dt.timedelta(days=value)).isoformat()
+    if family in (TIMESTAMP, TIMESTAMP_TZ):
+        seconds, nanos = divmod(value, 1_000_000_000)
+        moment = _EPOCH + dt.timedelta(seconds=seconds)
+        text = moment.isoformat(sep=" ") + (f".{nanos:09d}".rstrip("0") if nanos else "")
+        return text + ("Z" if family == TIMESTAMP_TZ else "")
+    if family == BOOLEAN:
+        return "true" if value else "false"
     return str(value)
 
 

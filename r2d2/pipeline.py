@@ -142,10 +142,10 @@ class Scan:
                 if cand.child not in chosen:
                     chosen[cand.child] = choose_fragments(child, self.config.sample_row_groups, self.config.seed)
                 parent = self.profiles[cand.parent]
-                sample_rows = sum(child.fragments[i].rows for i in chosen[cand.child])
+                read_for_sample = sum(child.fragments[i].rows for i in chosen[cand.child])
                 # Worth it only if reading the sample and the probe costs well under reading the
                 # parent, which a refutation spares verify.
-                if sample_rows <= share * parent.rows and probe_share_bound(child, chosen[cand.child], cand,
+                if read_for_sample <= share * parent.rows and probe_share_bound(child, chosen[cand.child], cand,
                                                                              parent) <= share:
                     by_child[cand.child].append(cand)
             samples: dict[str, ChildSample] = {}

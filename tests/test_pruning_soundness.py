@@ -124,3 +124,13 @@ def test_merge_keeps_prefix_bounds_sound() -> None:
 
     assert not above_upper(b"abz", merged, False)
     assert above_upper(b"b", merged, False)
+
+
+def test_minmax_reasons_read_like_values() -> None:
+    from r2d2.minmax import show
+    from r2d2.model import BOOLEAN, DATE, TIMESTAMP, TIMESTAMP_TZ
+
+    assert show(19_723, DATE) == "2024-01-01"
+    assert show(1_704_067_200_500_000_000, TIMESTAMP) == "2024-01-01 00:00:00.5"
+    assert show(0, TIMESTAMP_TZ) == "1970-01-01 00:00:00Z"
+    assert show(1, BOOLEAN) == "true"

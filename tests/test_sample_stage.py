@@ -62,3 +62,14 @@ def test_bag_semantics_are_sampled_too_but_set_semantics_accept(lake: Path) -> N
     result = run_scan(str(lake), None, ScanConfig(semantics="set"))
     edges = {(e.parent, e.child): e for e in result.edges}
     assert edges[("parent", "doubled")].status == "contained"
+
+
+def test_the_row_shown_as_evidence_is_the_missing_one(lake: Path) -> None:
+    parent = parent_table()
+    write_table(lake, "parent", parent, row_group_size=500)
+    window = parent.slice(10_000, 300).to_pydict()
+    window["name"][137] = "n10137x"  # the one row of the child that the parent lacks
+    write_table(lake, "one_off", pa.table(window, schema=parent.schema))
+    result = run_scan(str(lake), None, ScanConfig(sample_rows=1_000))
+    edge = next(e for e in result.edges if (e.parent, e.child) == ("parent", "one_off"))
+    assert edge.stage == "sample" and "'n10137x'" in edge.reason and "10137" in edge.reason, edge.reason

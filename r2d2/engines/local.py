@@ -4,7 +4,7 @@ Rows are compared through a canonical text encoding of each value that realises 
 equality (numbers by value, NaN = NaN, -0.0 = 0.0, NULL = NULL, timestamps as instants), and
 fingerprinted with MD5 into 128 bits. Bag containment is then `count(fp in child) <= count(fp in
 parent)` for every fingerprint; a false "contained" needs a 128-bit collision (probability below
-n²/2^128). DuckDB spills aggregates to a temporary database on disk, so memory stays bounded.
+n²/2^128). DuckDB runs in memory and spills to a temporary folder beyond its memory limit.
 """
 
 from __future__ import annotations
@@ -47,8 +47,6 @@ SMALL_TABLE_ROWS = 200_000
 SMALL_TABLE_BYTES = 32_000_000
 STACK_BYTES = 256_000_000  # Arrow bytes held in memory before the stacks are fingerprinted
 READ_CHUNK_BYTES = 128_000_000  # file bytes of small tables read concurrently before stacking them
-
-
 
 
 def canonical_sql(ref: str, dtype: pa.DataType) -> str:
@@ -116,6 +114,11 @@ def _grouped_fingerprints_sql(source: str, colset_refs: list[tuple[list[str], li
 
 def _is_small(table: TableProfile) -> bool:
     return table.rows <= SMALL_TABLE_ROWS and table.bytes <= SMALL_TABLE_BYTES
+
+
+def _job_columns(job: FingerprintJob) -> list[str]:
+    """The table's columns that any of the job's column sets uses, in table order."""
+    return [c.name for c in job.table.columns if any(c.name in cs for cs in job.colsets)]
 
 
 def _chunks(jobs: list[FingerprintJob], max_bytes: int) -> Iterator[list[FingerprintJob]]:
@@ -207,10 +210,13 @@ class LocalEngine:
             sample = check.sample
             k = index[tuple(p for _, p in check.candidate.comparable)]
             refs = [f"c{i}" for i in range(sample.rows.num_columns)]
-            self.con.register("__sample", sample.rows)
+            # An explicit row index: with insertion order off, row_number() OVER () need not follow
+            # the sample, and the row shown as evidence must be the one that is missing.
+            numbered = sample.rows.append_column("__i", pa.array(range(sample.rows.num_rows), pa.int64()))
+            self.con.register("__sample", numbered)
             try:
                 row = self.con.execute(
-                    f"WITH s AS (SELECT row_number() OVER () - 1 AS i, {fingerprint_sql(refs, sample.types)} AS fp "
+                    f"WITH s AS (SELECT __i AS i, {fingerprint_sql(refs, sample.types)} AS fp "
                     f"FROM __sample), c AS (SELECT fp, count(*) AS cnt, min(i) AS i FROM s GROUP BY fp) "
                     f"SELECT c.i, c.cnt, coalesce(p.cnt, 0) FROM c LEFT JOIN __probe p ON p.fp = c.fp AND p.k = {k} "
                     f"WHERE coalesce(p.cnt, 0) < {'c.cnt' if self.config.semantics == 'bag' else '1'} "
@@ -287,17 +293,15 @@ class LocalEngine:
             cursor.close()
 
     def _read_small(self, job: FingerprintJob) -> pa.Table | R2D2Error:
-        columns = [c.name for c in job.table.columns if any(c.name in cs for cs in job.colsets)]
         try:
-            return read_rows(self.lake, job.table, columns, list(range(len(job.table.fragments))))
+            return read_rows(self.lake, job.table, _job_columns(job))
         except TableReadError as exc:
             return exc
         except pa.ArrowException as exc:
             return EngineError(f"cannot read values of {job.table.id}: {exc}")
 
     def _stack(self, job: FingerprintJob, data: pa.Table, pending: dict[tuple[str, ...], Stack]) -> int:
-        columns = [c.name for c in job.table.columns if any(c.name in cs for cs in job.colsets)]
-        position = {c: i for i, c in enumerate(columns)}
+        position = {c: i for i, c in enumerate(_job_columns(job))}
         number = self._tables[job.table.id]
         for k, colset in enumerate(job.colsets):
             types = [job.table.column(c).type for c in colset]

@@ -45,7 +45,7 @@ def engine_array(array: pa.Array, dtype: pa.DataType) -> pa.Array:
     if pa.types.is_time32(array.type):
         return pc.cast(array.view(pa.int32()), pa.int64())
     if pa.types.is_time64(array.type) or pa.types.is_duration(array.type) or pa.types.is_timestamp(array.type):
-        return array.view(pa.int64()) if array.offset == 0 else pc.cast(array.view(pa.int64()), pa.int64())
+        return array.view(pa.int64())  # the raw counts; a view keeps the array's offset
     return pc.cast(array, target)
 
 
