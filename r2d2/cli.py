@@ -163,10 +163,12 @@ def _scan(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     from r2d2.config import load_plan_config
+    from r2d2.pipeline import Progress
     from r2d2.plan import run_plan, savings_summary
     from r2d2.report import write_report
 
-    doc = run_plan(args.scan_dir, args.out, load_plan_config(args.config))
+    with Progress(not args.quiet and sys.stderr.isatty()).bar("recipes", None) as tick:
+        doc = run_plan(args.scan_dir, args.out, load_plan_config(args.config), tick)
     html_path, _ = write_report(args.out)
     if not args.quiet:
         print(savings_summary(doc, args.out))

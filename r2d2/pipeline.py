@@ -58,7 +58,7 @@ class Progress:
         self.enabled = enabled
 
     @contextmanager
-    def bar(self, desc: str, total: int) -> Iterator[Callable[[], None]]:
+    def bar(self, desc: str, total: int | None) -> Iterator[Callable[[], None]]:
         if not self.enabled:
             yield lambda: None
             return

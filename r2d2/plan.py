@@ -15,6 +15,7 @@ import csv
 import fnmatch
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -296,10 +297,11 @@ def load_scan(scan_dir: Path) -> tuple[Path, dict[str, Any]]:
         raise UsageError(f"{path} is not valid JSON: {exc}") from exc
 
 
-def run_plan(scan_dir: Path, out_dir: Path, config: PlanConfig, progress: Any = None) -> dict[str, Any]:
+def run_plan(scan_dir: Path, out_dir: Path, config: PlanConfig,
+             progress: Callable[[], None] | None = None) -> dict[str, Any]:
     """Plan from a scan's containment.json: solve, find and verify a recipe for each deletion, and
     re-solve without the pairs whose recipe cannot be verified. Writes and returns plan.json."""
-    from r2d2.recipe import Recipe, RecipeFinder, recipe_connection
+    from r2d2.recipe import Recipe, recipe_connection
 
     scan_path, scan = load_scan(scan_dir)
     inputs = build_inputs(scan, config)
@@ -308,6 +310,25 @@ def run_plan(scan_dir: Path, out_dir: Path, config: PlanConfig, progress: Any = 
     rejected: dict[tuple[str, str], str] = {}
     recipes: dict[tuple[str, str], Recipe] = {}
     con = recipe_connection()
+    try:
+        solution, fallback, usable = _plan_with_recipes(inputs, config, tables, con, out_dir, recipes, rejected,
+                                                        progress)
+    finally:
+        con.close()
+    for (parent, child), recipe in recipes.items():  # lists of recipes the final plan does not use
+        if recipe.selection and solution.deletions.get(child) != parent:
+            (out_dir / recipe.selection).unlink(missing_ok=True)
+    doc = plan_json(scan_path, scan, config, inputs, usable, solution, fallback, recipes, rejected)
+    _write_json(out_dir / "plan.json", doc)
+    return doc
+
+
+def _plan_with_recipes(inputs: PlanInputs, config: PlanConfig, tables: TableSource, con: Any, out_dir: Path,
+                       recipes: dict[tuple[str, str], Any], rejected: dict[tuple[str, str], str],
+                       progress: Callable[[], None] | None) -> tuple[Solution, str | None, list[PlanEdge]]:
+    """Solve; find a recipe for each new deletion; re-solve without the pairs that have none."""
+    from r2d2.recipe import Recipe, RecipeFinder
+
     while True:
         usable = [e for e in inputs.candidates if (e.parent, e.child) not in rejected]
         solution, fallback = choose_deletions(PlanInputs(inputs.tables, usable), config)
@@ -325,11 +346,7 @@ def run_plan(scan_dir: Path, out_dir: Path, config: PlanConfig, progress: Any = 
             if progress:
                 progress()
         if not any(key in rejected for key in fresh):
-            break
-    con.close()
-    doc = plan_json(scan_path, scan, config, inputs, usable, solution, fallback, recipes, rejected)
-    _write_json(out_dir / "plan.json", doc)
-    return doc
+            return solution, fallback, usable
 
 
 class TableSource:

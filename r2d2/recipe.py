@@ -40,6 +40,7 @@ FINGERPRINT_PRIME = 18446744073709551557  # the largest prime below 2^64
 # Families whose native DuckDB form differs from the engine form the fingerprint expects.
 TEMPORAL = (TIMESTAMP, TIMESTAMP_TZ, OTHER)
 MAX_PREDICATE_COLUMNS = 12  # columns tried for predicates (pairs of them: up to 66 more filters)
+MAX_PREDICATE_TRIES = 3  # predicates with the right row count that are verified by a rebuild
 
 
 @dataclass
@@ -130,7 +131,7 @@ class RecipeFinder:
             tried.append("projection")
             if self.verify(base):
                 return self.recipe("projection", base)
-        for predicate in self.matching_predicates():
+        for predicate in self.matching_predicates()[:MAX_PREDICATE_TRIES]:  # each try rebuilds the table
             sql = f"{base} WHERE {predicate}"
             tried.append("predicate")
             if self.verify(sql):
@@ -141,11 +142,13 @@ class RecipeFinder:
             selection = self.store_selection(key)
             if self.verify(sql, selection):
                 return self.recipe("selection", sql, selection)
+            (self.out_dir / selection).unlink()  # no stale lists beside the plan
             tried.append("selection")
         if not any(family_of(base_type(c.type)) in TEMPORAL for c in self.child.columns):
             sql, selection = self.row_selection()
             if self.verify(sql, selection):
                 return self.recipe("row_selection", sql, selection, dialect="duckdb")
+            (self.out_dir / selection).unlink()
             tried.append("row_selection")
         return ("no recipe rebuilds it exactly: " + (f"tried {', '.join(dict.fromkeys(tried))}; " if tried else "")
                 + "no predicate on one or two columns selects exactly its rows, the parent has no unique key "

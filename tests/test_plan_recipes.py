@@ -40,6 +40,9 @@ def test_every_deletion_has_a_verified_recipe(planned: tuple[Path, Path]) -> Non
         assert d["recipe"]["verified"] is True and d["recipe"]["sql"].startswith(("SELECT ", "WITH "))
         assert (d["recipe"].get("dialect") == "duckdb") == (d["recipe"]["kind"] == "row_selection")
         assert (d["source"], d["table"]) in candidates and d["source"] not in deleted
+    used = {d["recipe"]["selection"] for d in plan["deletions"] if "selection" in d["recipe"]}
+    stored = {f"selections/{p.name}" for p in (out / "selections").glob("*")} if used else set()
+    assert stored == used  # every stored list is used by the plan, and none is left over
     o = plan["objective"]
     assert o["status"] == "optimal" and o["total"] == pytest.approx(o["storage_after"] + o["rebuild_cost"])
 
