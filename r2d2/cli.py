@@ -11,6 +11,7 @@ from r2d2 import __version__
 from r2d2.config import SEMANTICS, load_config
 from r2d2.engines import ENGINES
 from r2d2.errors import R2D2Error, UsageError
+from r2d2.storage.paths import scrub, uri_secrets
 
 SCAN_HELP = """\
 Find every table whose rows are contained in another table of the lake.
@@ -116,29 +117,46 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     debug = getattr(args, "debug", False)
+    # Credentials a URI argument carries are never printed, whatever a library puts in a message.
+    secrets = [s for value in vars(args).values() if isinstance(value, str) for s in uri_secrets(value)]
     try:
         return {"scan": _scan, "plan": _plan, "report": _report, "rebuild": _rebuild}[args.command](args)
     except UsageError as exc:
-        _fail(exc, debug)
+        _fail(exc, debug, secrets)
         return 2
+    except BrokenPipeError:  # `r2d2 ... | head`: the reader left; the work itself is done
+        _silence_stdout()
+        return 0
     except (R2D2Error, OSError) as exc:
-        _fail(exc, debug)
+        _fail(exc, debug, secrets)
         return 1
     except KeyboardInterrupt:
         print("r2d2: interrupted", file=sys.stderr)
         return 1
     except Exception as exc:  # the promise is one line, not a traceback, unless --debug
-        _fail(exc, debug, prefix=f"internal error ({type(exc).__name__}): ")
+        _fail(exc, debug, secrets, prefix=f"internal error ({type(exc).__name__}): ")
         return 1
 
 
-def _fail(exc: BaseException, debug: bool, prefix: str = "") -> None:
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _fail(exc: BaseException, debug: bool, secrets: list[str], prefix: str = "") -> None:
     if debug:
         import traceback
 
-        traceback.print_exception(exc)
+        text = "".join(traceback.format_exception(exc))
+        print(scrub(text, secrets), file=sys.stderr, end="")
     message = " ".join(str(exc).split()) or type(exc).__name__
-    print(f"r2d2: error: {prefix}{message}", file=sys.stderr)
+    print(scrub(f"r2d2: error: {prefix}{message}", secrets), file=sys.stderr)
 
 
 def _scan(args: argparse.Namespace) -> int:

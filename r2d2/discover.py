@@ -9,8 +9,8 @@ formats, inconsistent partition folders, non-Parquet files only) is still listed
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import unquote
 
+from r2d2.partition import parse_partition_folder
 from r2d2.storage import Entry, Lake
 
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pqt")
@@ -37,18 +37,6 @@ def looks_like_parquet(name: str) -> bool:
     """Spark writes `part-…snappy.parquet`, Hive writes extensionless `000000_0`."""
     lower = name.lower()
     return lower.endswith(PARQUET_SUFFIXES) or "." not in name
-
-
-def parse_partition_folder(name: str) -> tuple[str, str | None] | None:
-    """`key=value` → (key, value); Spark escapes values and writes NULL as __HIVE_DEFAULT_PARTITION__.
-    Spark also escapes '=' inside keys and values, so a folder with more than one is not a partition."""
-    if name.count("=") != 1:
-        return None
-    key, _, value = name.partition("=")
-    if not key:
-        return None
-    raw = unquote(value)
-    return unquote(key), (None if raw == "__HIVE_DEFAULT_PARTITION__" else raw)
 
 
 def discover_tables(lake: Lake) -> tuple[list[TableRef], list[str]]:

@@ -56,13 +56,33 @@ def unsupported_reason(dtype: pa.DataType) -> str | None:
     return None
 
 
+def _fold_char(ch: str) -> str:
+    """One character as Java's `String.equalsIgnoreCase` compares it: the lower case of its upper
+    case, with single-character (simple) case mappings. Python's mappings may expand ('ß'.upper() is
+    'SS'); Java's per-character ones do not, so an expanding mapping leaves the character as it is."""
+    upper = ch.upper()
+    if len(upper) != 1:
+        title = ch.title()
+        upper = title if len(title) == 1 else ch
+    lower = upper.lower()
+    return lower if len(lower) == 1 else lower[0]  # 'İ' lowers to 'i' + a combining dot; Java: 'i'
+
+
+def name_key(name: str) -> str:
+    """The key under which Spark's case-insensitive resolution (`equalsIgnoreCase`) finds a column:
+    two names match exactly when their keys are equal. Not Unicode case folding: 'straße' and
+    'STRASSE' differ, as they do in Spark."""
+    return "".join(_fold_char(ch) for ch in name)
+
+
 def match_key(name: str, dtype: pa.DataType) -> tuple[str, str]:
     """What must be equal for a child column to match a parent column (DESIGN §2.1): the name
-    case-insensitively and the type family; 'other' and nested types must be the very same type."""
+    case-insensitively as Spark resolves it, and the type family; 'other' and nested types must be
+    the very same type."""
     family = family_of(dtype)
     if family in (NESTED, OTHER):
         family = f"{family}:{dtype}"
-    return name.casefold(), family
+    return name_key(name), family
 
 
 @dataclass

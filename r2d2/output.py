@@ -12,7 +12,9 @@ from typing import Any
 
 import networkx as nx
 
+from r2d2.errors import UsageError
 from r2d2.model import CONTAINED, ScanResult, TableProfile
+from r2d2.storage.paths import is_uri, redact_uri, refuse_inside_lake
 
 FORMAT_VERSION = 1
 
@@ -37,21 +39,51 @@ def result_json(result: ScanResult) -> dict[str, Any]:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write next to the target and rename, so a reader never sees half a file. The file gets the
-    usual permissions (mkstemp alone would make it private to its owner)."""
+    """Write next to the target and rename, so a reader never sees half a file, and a failure (a
+    full disk) leaves neither half a file nor a hidden temporary one. The file gets the usual
+    permissions (mkstemp alone would make it private to its owner)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def prepare_output(out: Path | str, lake: str) -> None:
+    """Before any work: refuse an output inside the lake root, create the folder and prove it is
+    writable, so a scan never runs for an hour to fail at its last step."""
+    refuse_inside_lake(lake, out, "output folder")
+    try:
+        if isinstance(out, str) and is_uri(out):
+            import pyarrow.fs as pafs
+
+            fs, root = pafs.FileSystem.from_uri(out)
+            fs.create_dir(root, recursive=True)
+            probe = f"{root.rstrip('/')}/.r2d2-write-check"
+            with fs.open_output_stream(probe) as sink:
+                sink.write(b"")
+            fs.delete_file(probe)
+            return
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".r2d2-write-check.")
+        os.close(fd)
+        os.unlink(tmp)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot write to the output folder {redact_uri(str(out))}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from exc
 
 
 def write_outputs(result: ScanResult, graph: nx.DiGraph, out: Path | str) -> None:
     """Write containment.json and containment.graphml to a folder, or to a URI (s3://…, abfss://…)
     through pyarrow's file systems."""
-    if isinstance(out, str) and "://" in out:
+    if isinstance(out, str) and is_uri(out):
         import shutil
 
         import pyarrow.fs as pafs
@@ -111,7 +143,7 @@ def summary(result: ScanResult, out_dir: Path | None) -> str:
     for w in result.warnings:
         lines.append(f"  warning  {w}")
     if out_dir is not None:
-        lines.append(f"  output   {Path(out_dir) / 'containment.json'} (and containment.graphml)")
+        lines.append(f"  output   {redact_uri(str(out_dir)).rstrip('/')}/containment.json (and containment.graphml)")
     return "\n".join(lines)
 
 

@@ -32,7 +32,7 @@ from r2d2.model import (
     TableProfile,
     unsupported_reason,
 )
-from r2d2.output import write_outputs
+from r2d2.output import prepare_output, write_outputs
 from r2d2.sample import (
     ChildSample,
     ParentProbe,
@@ -47,6 +47,7 @@ from r2d2.sample import (
 )
 from r2d2.schema_graph import build_schema_graph
 from r2d2.storage import Lake, open_lake
+from r2d2.storage.paths import scrub
 from r2d2.storage.reader import read_rows
 from r2d2.verify import comparison_order, pair_check, plan_fingerprints, transitive_via
 
@@ -265,15 +266,30 @@ class Scan:
         return "; ".join(parts)
 
 
+def scrub_result(result: ScanResult, secrets: list[str]) -> None:
+    """No credential the lake URI carried survives into a table error, a reason or a warning (a
+    library's message may quote the URI or its options)."""
+    if not secrets:
+        return
+    for table in result.tables:
+        table.error = None if table.error is None else scrub(table.error, secrets)
+    for edge in result.edges:
+        edge.reason = scrub(edge.reason, secrets)
+    result.warnings = [scrub(w, secrets) for w in result.warnings]
+
+
 def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, engine: str = "local",
              progress: bool = False, **engine_options: Any) -> ScanResult:
     """Scan a lake and (when `out_dir` is given: a folder or a URI) write its outputs there."""
     lake = open_lake(lake_uri)
+    if out_dir is not None:
+        prepare_output(out_dir, lake.uri if not lake.is_local else lake.path)
     runner = make_engine(engine, lake, config, **engine_options)
     try:
         result, graph = Scan(lake, config, runner, Progress(progress)).run()
     finally:
         runner.close()
+    scrub_result(result, lake.secrets)
     if out_dir is not None:
         write_outputs(result, graph, out_dir)
     return result

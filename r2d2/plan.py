@@ -24,7 +24,7 @@ import networkx as nx
 
 from r2d2.config import PlanConfig
 from r2d2.errors import UsageError
-from r2d2.model import CONTAINED
+from r2d2.model import CONTAINED, name_key
 
 GB = 1e9
 TB = 1e12
@@ -123,7 +123,7 @@ def build_inputs(scan: dict[str, Any], config: PlanConfig) -> PlanInputs:
         table.readable = t.get("error") is None
         tables[t["id"]] = table
         if all("bytes" in c for c in t["columns"]):
-            column_bytes[t["id"]] = {c["name"].casefold(): int(c["bytes"]) for c in t["columns"]}
+            column_bytes[t["id"]] = {name_key(c["name"]): int(c["bytes"]) for c in t["columns"]}
         column_names[t["id"]] = [c["name"] for c in t["columns"]]
     inputs = PlanInputs(tables, [])
     throughput = config.rebuild_throughput_mb_s * 1e6
@@ -135,7 +135,7 @@ def build_inputs(scan: dict[str, Any], config: PlanConfig) -> PlanInputs:
         # child's columns are found by folded name. Scans without per-column bytes: all of them.
         pbytes = column_bytes.get(parent.id)
         rebuild_bytes = (parent.bytes if pbytes is None
-                         else sum(pbytes.get(name.casefold(), 0) for name in column_names[child.id]))
+                         else sum(pbytes.get(name_key(name), 0) for name in column_names[child.id]))
         seconds = rebuild_bytes / throughput + config.rebuild_overhead_s
         edge = PlanEdge(parent.id, child.id, rebuild_bytes, seconds,
                         child.accesses_per_month * rebuild_bytes / TB * config.compute_per_tb_read)

@@ -2,18 +2,13 @@
 bytes, per-column compressed bytes and min/max/null counts, per row group (Parquet) or per file
 (Delta). Never reads a data page.
 
-Partition keys become columns typed the way Spark infers them (int, long, decimal(38,0), double,
-date, timestamp, else string; a key whose values disagree widens like Spark's
-`findWiderTypeForPartitionColumn`).
+Partition keys become columns typed the way Spark infers them (see `r2d2.partition`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,7 +17,8 @@ import pyarrow as pa
 from r2d2.config import ScanConfig
 from r2d2.discover import TableRef
 from r2d2.errors import TableReadError
-from r2d2.model import NESTED, Column, ColumnStats, DataFile, Fragment, TableProfile, family_of
+from r2d2.model import NESTED, Column, ColumnStats, DataFile, Fragment, TableProfile, family_of, name_key
+from r2d2.partition import infer_partition_type, parse_partition_value
 from r2d2.stats import (
     arrow_to_keys,
     constant_stats,
@@ -31,71 +27,6 @@ from r2d2.stats import (
     parquet_column_stats,
 )
 from r2d2.storage import Lake
-
-_INT = re.compile(r"[+-]?\d+")
-# Java's Double.parseDouble, which Spark uses: a trailing d/f, NaN and Infinity are doubles too.
-_FLOAT = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[dDfF]?|NaN|Infinity)")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,9})?")
-_WIDENING = [pa.int32(), pa.int64(), pa.decimal128(38, 0), pa.float64()]
-
-
-def _infer_one(raw: str) -> pa.DataType:
-    if _INT.fullmatch(raw):
-        value = int(raw)
-        if -(2**31) <= value < 2**31:
-            return pa.int32()
-        if -(2**63) <= value < 2**63:
-            return pa.int64()
-        return pa.decimal128(38, 0) if len(raw.lstrip("+-")) <= 38 else pa.string()
-    if _FLOAT.fullmatch(raw):
-        return pa.float64()
-    if _DATE.fullmatch(raw):
-        try:
-            dt.date.fromisoformat(raw)
-            return pa.date32()
-        except ValueError:
-            return pa.string()
-    if _TIMESTAMP.fullmatch(raw):
-        try:
-            dt.datetime.fromisoformat(raw.replace(" ", "T")[:26])
-            return pa.timestamp("us", tz="UTC")
-        except ValueError:
-            return pa.string()
-    return pa.string()
-
-
-def infer_partition_type(values: Iterable[str | None]) -> pa.DataType:
-    """Spark's type for a partition key from its raw folder values (all NULL → string)."""
-    kinds = {_infer_one(v) for v in values if v is not None}
-    if not kinds:
-        return pa.string()
-    if len(kinds) == 1:
-        return kinds.pop()
-    if kinds <= set(_WIDENING):
-        return max(kinds, key=_WIDENING.index)
-    if kinds == {pa.date32(), pa.timestamp("us", tz="UTC")}:
-        return pa.timestamp("us", tz="UTC")
-    return pa.string()
-
-
-def parse_partition_value(raw: str | None, dtype: pa.DataType) -> Any:
-    """A raw folder value as a Python value of `dtype` (the caller made sure it parses)."""
-    if raw is None:
-        return None
-    if pa.types.is_integer(dtype):
-        return int(raw)
-    if pa.types.is_decimal(dtype):
-        return Decimal(raw)
-    if pa.types.is_floating(dtype):
-        return float(raw.rstrip("dDfF").replace("Infinity", "inf"))
-    if pa.types.is_timestamp(dtype) and _DATE.fullmatch(raw):
-        return dt.datetime.fromisoformat(raw).replace(tzinfo=dt.timezone.utc)
-    if pa.types.is_date(dtype):
-        return dt.date.fromisoformat(raw)
-    if pa.types.is_timestamp(dtype):
-        return dt.datetime.fromisoformat(raw.replace(" ", "T")[:26]).replace(tzinfo=dt.timezone.utc)
-    return raw
 
 
 def _leaf_count(dtype: pa.DataType) -> int:
@@ -136,6 +67,19 @@ def profile_tables(lake: Lake, refs: list[TableRef], config: ScanConfig,
         return list(pool.map(one, refs))
 
 
+def check_column_names(table_id: str, names: list[str]) -> None:
+    """A table whose columns Spark could not tell apart (the same name twice, or names equal but for
+    letter case) cannot take part in case-insensitive matching: it carries an error."""
+    seen: dict[str, str] = {}
+    for name in names:
+        other = seen.setdefault(name_key(name), name)
+        if other == name and names.count(name) > 1:
+            raise TableReadError(f"column {name} appears {names.count(name)} times", table=table_id)
+        if other != name:
+            raise TableReadError(f"columns {other} and {name} differ only by letter case; r2d2 matches names "
+                                 "case-insensitively, as Spark does, and cannot tell them apart", table=table_id)
+
+
 def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Schema,
             partition_types: dict[str, pa.DataType], config: ScanConfig) -> TableProfile:
     """Fill columns, row-group fragments and merged stats from Parquet footers (file index, meta)."""
@@ -143,11 +87,7 @@ def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Sche
     profile.columns = [Column(f.name, f.type) for f in data_fields]
     profile.columns += [Column(name, t) for name, t in partition_types.items()]
     profile.partition_columns = list(partition_types)
-    folded = [c.name.casefold() for c in profile.columns]
-    if len(set(folded)) != len(folded):
-        dupes = sorted({c.name for c in profile.columns if folded.count(c.name.casefold()) > 1})
-        raise TableReadError(f"columns {', '.join(dupes)} differ only by letter case; r2d2 matches "
-                             "names case-insensitively and cannot tell them apart", table=profile.id)
+    check_column_names(profile.id, [c.name for c in profile.columns])
     column_bytes = dict.fromkeys((c.name for c in profile.columns), 0)
     for file_index, meta in metas:
         file_schema = meta.schema.to_arrow_schema()
@@ -198,7 +138,7 @@ def profile_parquet(lake: Lake, ref: TableRef, config: ScanConfig) -> TableProfi
     profile.bytes = sum(f.bytes for f in profile.files)
     schemas = [m.schema.to_arrow_schema() for _, m in metas]
     schema = _unify(ref.id, [f.path for f in profile.files], schemas)
-    clash = {f.name.casefold() for f in schema} & {k.casefold() for k in partition_types}
+    clash = {name_key(f.name) for f in schema} & {name_key(k) for k in partition_types}
     if clash:
         raise TableReadError(f"partition key {sorted(clash)[0]} is also a column inside the data files",
                              table=ref.id)

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import networkx as nx
 
-from r2d2.model import Candidate, TableProfile, match_key, unsupported_reason
+from r2d2.model import Candidate, TableProfile, match_key, name_key, unsupported_reason
 
 
 def build_schema_graph(profiles: list[TableProfile]) -> tuple[nx.DiGraph, list[Candidate]]:
@@ -47,7 +47,7 @@ def pair_columns(parent: TableProfile, child: TableProfile) -> Candidate:
     by_key = {match_key(c.name, c.type): c.name for c in parent.columns}
     columns = []
     unsupported = []
-    for col in sorted(child.columns, key=lambda c: (c.name.casefold(), c.name)):
+    for col in sorted(child.columns, key=lambda c: (name_key(c.name), c.name)):
         parent_col = parent.column(by_key[match_key(col.name, col.type)])
         columns.append((col.name, parent_col.name))
         if unsupported_reason(col.type) or unsupported_reason(parent_col.type):

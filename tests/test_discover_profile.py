@@ -4,6 +4,7 @@ Delta live files from the log, and bad input reported per table without stopping
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,7 +14,8 @@ from deltalake import write_deltalake
 
 from r2d2.config import ScanConfig
 from r2d2.discover import discover_tables
-from r2d2.profile import infer_partition_type, profile_tables
+from r2d2.partition import infer_partition_type, parse_partition_folder, parse_partition_value
+from r2d2.profile import profile_tables
 from r2d2.storage import open_lake
 from tests.conftest import write_table
 
@@ -29,9 +31,36 @@ def profiles(root: Path) -> dict:
     (["2024-01-02"], pa.date32()), (["2024-01-02 03:04:05"], pa.timestamp("us", tz="UTC")),
     (["a", "1"], pa.string()), ([None, None], pa.string()), (["2024-13-45"], pa.string()),
     (["01", None], pa.int32()),
+    # Checked against Spark 4 (spark.read.parquet of folders named so):
+    (["123456789012345678901234567890123456789"], pa.float64()),  # 39 digits: no decimal holds it
+    (["12345678901234567890"], pa.decimal128(20, 0)), (["1", "12345678901234567890"], pa.decimal128(20, 0)),
+    (["1e5"], pa.decimal128(6, 0)), (["1", "1e5"], pa.decimal128(10, 0)),
+    (["12345678901234567890", "1.5"], pa.string()),  # a double beside a decimal
+    ([" 1"], pa.float64()), (["1 "], pa.float64()), (["1d"], pa.float64()), (["NaN"], pa.float64()),
+    (["a b"], pa.string()), (["1_000"], pa.string()), (["0x10"], pa.string()),
+    (["2024-01-01T10:00:00"], pa.string()), (["2024-01-01 10:00:00.1"], pa.timestamp("us", tz="UTC")),
+    (["2024-01-01 10:00:00.123456"], pa.string()), (["2024-1-1"], pa.string()),
+    (["2024-01-01", "2024-01-01 10:00:00"], pa.timestamp("us", tz="UTC")), (["1", "2024-01-01"], pa.string()),
 ])
 def test_partition_types_follow_spark(values: list, expected: pa.DataType) -> None:
     assert infer_partition_type(values) == expected
+
+
+@pytest.mark.parametrize("raw, dtype, value", [
+    (" 1", pa.float64(), 1.0), ("123456789012345678901234567890123456789", pa.float64(), 1.2345678901234568e38),
+    ("1e5", pa.decimal128(6, 0), Decimal(100000)), ("+7", pa.int32(), 7),
+])
+def test_partition_values_parse_as_spark_reads_them(raw: str, dtype: pa.DataType, value: object) -> None:
+    assert infer_partition_type([raw]) == dtype
+    assert parse_partition_value(raw, dtype) == value
+
+
+@pytest.mark.parametrize("name, parsed", [
+    ("k=a%2Fb", ("k", "a/b")), ("k=a%20", ("k", "a ")), ("k=%2", ("k", "%2")), ("k=%C3%A9", ("k", "\u00c3\u00a9")),
+    ("k=__HIVE_DEFAULT_PARTITION__", ("k", None)), ("a=b=c", None),
+])
+def test_partition_folders_unescape_as_spark(name: str, parsed: tuple | None) -> None:
+    assert parse_partition_folder(name) == parsed
 
 
 def test_hive_partitions_become_columns_and_junk_is_ignored(lake: Path) -> None:

@@ -9,13 +9,14 @@ import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from r2d2.errors import LakeNotFoundError, TableReadError
+from r2d2.storage.paths import is_inside, is_uri, lake_uri, redact_uri, scrub, uri_secrets
 
 
 class ByteCounter:
@@ -130,10 +131,12 @@ class Entry:
 class Lake:
     """A lake root on some file system. `path` is the root as the file system names it."""
 
-    uri: str
+    uri: str  # as outputs record it: absolute, without credentials
     fs: pafs.FileSystem
     path: str
     counter: ByteCounter = field(default_factory=ByteCounter)
+    secrets: list[str] = field(default_factory=list)  # credentials the given URI carried, never to be shown
+    options: dict[str, str] = field(default_factory=dict)  # deltalake storage options from the given URI
 
     @property
     def is_local(self) -> bool:
@@ -201,16 +204,16 @@ class Lake:
         return self.fs.get_file_info(path).size or 0
 
     def storage_options(self) -> dict[str, str]:
-        """Options for deltalake, which reads the log itself: the same endpoint as pyarrow's."""
-        if not self.uri.startswith("s3://") or "?" not in self.uri:
-            return {}
-        query = parse_qs(urlsplit(self.uri).query)
-        options = {"AWS_REGION": query.get("region", ["us-east-1"])[0]}
-        if "endpoint_override" in query:
-            scheme = query.get("scheme", ["https"])[0]
-            options["AWS_ENDPOINT_URL"] = f"{scheme}://{query['endpoint_override'][0]}"
-            options["AWS_ALLOW_HTTP"] = "true" if scheme == "http" else "false"
-        return options
+        """Options for deltalake, which reads the log itself: the same endpoint and credentials as pyarrow's."""
+        return dict(self.options)
+
+    def contains(self, path: str) -> bool:
+        """Whether a file system path lies inside the lake root (nothing outside it is read)."""
+        if self.is_local:
+            return is_inside(self.path, path)
+        root = self.path.strip("/")
+        target = "/".join(p for p in path.strip("/").split("/") if p not in ("", "."))
+        return ".." not in target.split("/") and (target == root or target.startswith(root + "/"))
 
     def table_uri(self, location: str) -> str:
         """A table folder as a URI other libraries (deltalake) understand."""
@@ -219,23 +222,49 @@ class Lake:
         return f"{urlsplit(self.uri).scheme}://{location}"
 
 
+def _delta_options(uri: str) -> dict[str, str]:
+    """deltalake storage options matching what pyarrow takes from an s3:// URI (endpoint, region,
+    and credentials given in it)."""
+    if not uri.startswith("s3://"):
+        return {}
+    parts = urlsplit(uri)
+    query = parse_qs(parts.query)
+    options = {"AWS_REGION": query.get("region", ["us-east-1"])[0]} if parts.query else {}
+    if "endpoint_override" in query:
+        scheme = query.get("scheme", ["https"])[0]
+        options["AWS_ENDPOINT_URL"] = f"{scheme}://{query['endpoint_override'][0]}"
+        options["AWS_ALLOW_HTTP"] = "true" if scheme == "http" else "false"
+    userinfo = parts.netloc.rpartition("@")[0]
+    if ":" in userinfo:
+        key, _, secret = userinfo.partition(":")
+        options.update(AWS_ACCESS_KEY_ID=unquote(key), AWS_SECRET_ACCESS_KEY=unquote(secret))
+    return options
+
+
 def open_lake(uri: str) -> Lake:
-    """Resolve a lake root URI to a file system and check that it is a folder we can list."""
-    if "://" in uri:
+    """Resolve a lake root URI to a file system and check that it is a folder we can list.
+    Messages and the recorded URI never carry the credentials a URI may hold."""
+    original, secrets, shown = uri, uri_secrets(uri), redact_uri(uri)
+    if is_uri(uri):
         try:
             fs, path = pafs.FileSystem.from_uri(uri)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
-            raise LakeNotFoundError(f"cannot open lake root {uri}: {exc}") from exc
+            raise LakeNotFoundError(f"cannot open lake root {shown}: {scrub(str(exc), secrets)}") from exc
     else:
         fs, path = pafs.LocalFileSystem(), os.path.abspath(uri)
     try:
         info = fs.get_file_info(path)
     except OSError as exc:
-        raise LakeNotFoundError(f"cannot open lake root {uri}: {exc}") from exc
+        raise LakeNotFoundError(f"cannot open lake root {shown}: {scrub(str(exc), secrets)}") from exc
+    uri = shown
     if info.type == pafs.FileType.NotFound:
         raise LakeNotFoundError(f"lake root {uri} does not exist")
     if info.type != pafs.FileType.Directory:
         raise LakeNotFoundError(f"lake root {uri} is not a folder; point r2d2 at the folder holding the tables")
     if isinstance(fs, pafs.LocalFileSystem) and not os.access(path, os.R_OK | os.X_OK):
         raise LakeNotFoundError(f"lake root {uri} cannot be listed: permission denied")
-    return Lake(uri=uri, fs=fs, path=path)
+    try:
+        fs.get_file_info(pafs.FileSelector(path, recursive=False))
+    except OSError as exc:
+        raise LakeNotFoundError(f"lake root {uri} cannot be listed: {scrub(str(exc), secrets)}") from exc
+    return Lake(uri=lake_uri(uri), fs=fs, path=path, secrets=secrets, options=_delta_options(original))
