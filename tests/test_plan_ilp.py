@@ -32,11 +32,11 @@ def random_scan(rng: random.Random) -> tuple[dict, PlanConfig]:
     for t in ids:
         roll = rng.random()
         if roll < 0.15:
-            overrides.append(TableOverride(t, protected=True))
+            overrides.append(TableOverride(match=t, protected=True))
         elif roll < 0.35:
-            overrides.append(TableOverride(t, latency_budget_s=rng.choice([1.0, 30.0, 600.0])))
+            overrides.append(TableOverride(match=t, latency_budget_s=rng.choice([1.0, 30.0, 600.0])))
         elif roll < 0.6:
-            overrides.append(TableOverride(t, accesses_per_month=rng.choice([0.0, 5.0, 500.0, 50_000.0])))
+            overrides.append(TableOverride(match=t, accesses_per_month=rng.choice([0.0, 5.0, 500.0, 50_000.0])))
     return {"tables": tables, "edges": edges}, PlanConfig(overrides=tuple(overrides))
 
 
@@ -85,7 +85,7 @@ def test_candidates_respect_protection_budgets_and_errors() -> None:
             "edges": [{"parent": "big", "child": c, "status": "contained", "stage": "verify", "reason": ""}
                       for c in ("small", "locked", "slow")]
             + [{"parent": "small", "child": "big", "status": "not_contained", "stage": "minmax", "reason": ""}]}
-    config = PlanConfig(protected=("lock*",), overrides=(TableOverride("slow", latency_budget_s=1.0),))
+    config = PlanConfig(protected=("lock*",), overrides=(TableOverride(match="slow", latency_budget_s=1.0),))
     inputs = build_inputs(scan, config)
     assert [(e.parent, e.child) for e in inputs.candidates] == [("big", "small")]
     assert inputs.excluded[("big", "locked")] == "child is protected"
