@@ -51,8 +51,8 @@ def unsupported_reason(dtype: pa.DataType) -> str | None:
     """Why r2d2 cannot compare values of this type yet, or None when it can."""
     if family_of(dtype) == NESTED:
         return "nested values are not compared yet"
-    if pa.types.is_decimal(dtype) and dtype.precision > 38:
-        return "decimals of more than 38 digits are not compared yet"
+    if pa.types.is_decimal(dtype) and dtype.scale < 0:
+        return "decimals with a negative scale are not compared yet"
     return None
 
 

@@ -41,6 +41,7 @@ from r2d2.sample import (
     describe_row,
     make_sample,
     probe_share_bound,
+    project_sample,
     row_share,
     take_sample,
     target_fragments,
@@ -49,7 +50,7 @@ from r2d2.schema_graph import build_schema_graph
 from r2d2.storage import Lake, open_lake
 from r2d2.storage.paths import scrub
 from r2d2.storage.reader import read_rows
-from r2d2.verify import comparison_order, pair_check, plan_fingerprints, transitive_via
+from r2d2.verify import comparison_order, is_exact, pair_check, plan_fingerprints, transitive_via
 
 
 class Progress:
@@ -152,15 +153,16 @@ class Scan:
             samples: dict[str, ChildSample] = {}
             with self.progress.bar("sample", len(by_child)) as tick:
                 for child_id in sorted(by_child):
-                    drawn = self._draw_sample(child_id, by_child[child_id][0], chosen[child_id])
+                    drawn = self._draw_sample(child_id, by_child[child_id], chosen[child_id])
                     if drawn is not None:
                         samples[child_id] = drawn
                     tick()
             probes: dict[str, ParentProbe] = {}
             for cand in (c for group in by_child.values() for c in group):
-                sample = samples.get(cand.child)
-                if sample is None:
+                drawn = samples.get(cand.child)
+                if drawn is None:
                     continue
+                sample = project_sample(drawn, [c for c, _ in cand.comparable])
                 fragments, missing = target_fragments(sample, cand, self.profiles[cand.parent])
                 if missing is not None:
                     self.decide(cand, NOT_CONTAINED, "sample",
@@ -171,7 +173,8 @@ class Scan:
                     continue  # reading most of the parent is verify's job
                 probe = probes.setdefault(cand.parent, ParentProbe(self.profiles[cand.parent], [], []))
                 probe.fragments = sorted(set(probe.fragments) | set(fragments))
-                probe.checks.append(SampleCheck(cand, sample))
+                check = pair_check(cand, self.profiles[cand.parent], self.profiles[cand.child])
+                probe.checks.append(SampleCheck(cand, sample, check.parent_colset, check.child_colset))
             with self.progress.bar("probe", len(probes)) as tick:
                 verdicts, failed = engine.probe_samples([probes[p] for p in sorted(probes)], tick)
             for exc in failed.values():  # unprobed pairs go on to verify, which will say why
@@ -185,9 +188,11 @@ class Scan:
             st.pairs_out = len(survivors)
         return survivors
 
-    def _draw_sample(self, child_id: str, cand: Candidate, fragments: list[int]) -> ChildSample | None:
+    def _draw_sample(self, child_id: str, pairs: list[Candidate], fragments: list[int]) -> ChildSample | None:
+        """The child's sample on every column any of its pairs compares (see project_sample)."""
         child = self.profiles[child_id]
-        columns = [c for c, _ in cand.comparable]
+        used = {c for cand in pairs for c, _ in cand.comparable}
+        columns = [c.name for c in child.columns if c.name in used]
         try:
             rows = read_rows(self.lake, child, columns, fragments)
         except TableReadError as exc:
@@ -210,8 +215,18 @@ class Scan:
                 for exc in problems.values():
                     if isinstance(exc, TableReadError):
                         self.mark_unreadable(exc)
+                # Proven edges that may settle others by transitivity: only those compared by exact
+                # values. A decimal compared as its nearest double (against a float) makes equality
+                # non-transitive: 0.10000000000000001 ~ 0.1 (float) ~ 0.1 (decimal), yet the two
+                # decimals differ.
                 contained: set[tuple[str, str]] = set()
                 children: dict[str, set[str]] = defaultdict(set)
+
+                def prove(cand: Candidate) -> None:
+                    if is_exact(pair_check(cand, self.profiles[cand.parent], self.profiles[cand.child])):
+                        contained.add(cand.key)
+                        children[cand.parent].add(cand.child)
+
                 ordered = comparison_order(comparable, self.profiles)
                 size = engine.compare_batch
                 for start in range(0, len(ordered), size):
@@ -224,13 +239,13 @@ class Scan:
                         elif middle is not None:
                             self.decide(cand, CONTAINED, "transitive",
                                         f"{cand.parent} contains {middle}, which contains {cand.child}")
-                            contained.add(cand.key)
-                            children[cand.parent].add(cand.child)
+                            prove(cand)
                         else:
                             batch.append(cand)
                     counts: list[tuple[int, int] | None]
                     try:
-                        counts = [*engine.compare([pair_check(c) for c in batch], self.config.semantics)]
+                        checks = [pair_check(c, self.profiles[c.parent], self.profiles[c.child]) for c in batch]
+                        counts = [*engine.compare(checks, self.config.semantics)]
                     except Exception as exc:  # an engine failure costs these pairs, not the scan
                         counts = [None] * len(batch)
                         problem = f"comparison failed: {type(exc).__name__}: {exc}"
@@ -240,8 +255,7 @@ class Scan:
                             continue
                         self._judge(cand, *count)
                         if self.edges[cand.key].status == CONTAINED:
-                            contained.add(cand.key)
-                            children[cand.parent].add(cand.child)
+                            prove(cand)
                     for _ in ordered[start:start + size]:
                         tick()
             st.pairs_out = sum(1 for c in pairs if self.edges[c.key].status == CONTAINED)

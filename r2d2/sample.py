@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -31,6 +32,7 @@ from r2d2.stats import (
     merge_stats,
     might_hold,
 )
+from r2d2.verify import ColumnSet
 
 MAX_SHOWN_COLUMNS = 8
 
@@ -48,8 +50,13 @@ class ChildSample:
 
 @dataclass
 class SampleCheck:
+    """A pair to probe: the child's sample on the pair's comparable child columns, in the pair's
+    order, and the column sets (with their as-double flags) both sides are fingerprinted on."""
+
     candidate: Candidate
     sample: ChildSample
+    parent_colset: ColumnSet
+    child_colset: ColumnSet
 
 
 @dataclass
@@ -108,6 +115,8 @@ def engine_keys(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType) -> list[A
     if pa.types.is_timestamp(base_type(dtype)):
         factor = NS_PER_UNIT[base_type(dtype).unit]
         return [None if v is None else v * factor for v in array.to_pylist()]
+    if pa.types.is_decimal(dtype) and dtype.precision > 38:  # wide decimals arrive as their text
+        return [None if v is None else Decimal(v) for v in array.to_pylist()]
     return arrow_to_keys(array)
 
 
@@ -115,6 +124,16 @@ def make_sample(child: TableProfile, columns: list[str], rows: pa.Table) -> Chil
     types = [child.column(c).type for c in columns]
     keys = [engine_keys(rows.column(i), t) for i, t in enumerate(types)]
     return ChildSample(child, columns, types, rows, keys)
+
+
+def project_sample(sample: ChildSample, columns: list[str]) -> ChildSample:
+    """The same sampled rows on some of their columns, in the given order: a child's pairs compare
+    different column sets (a column unsupported against one parent is compared against another),
+    so the sample is drawn once on all of them and each pair sees its own."""
+    index = [sample.columns.index(c) for c in columns]
+    rows = pa.table([sample.rows.column(i) for i in index], names=[f"c{j}" for j in range(len(index))])
+    return ChildSample(sample.child, list(columns), [sample.types[i] for i in index], rows,
+                       [sample.keys[i] for i in index])
 
 
 def target_fragments(sample: ChildSample, candidate: Candidate,

@@ -11,33 +11,55 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from r2d2.model import Candidate, TableProfile
+from r2d2.stats import base_type
+
+# A column set to fingerprint: (column name, as_double) in the pair's column order. `as_double` is
+# set on a decimal column whose partner in the pair is a float: DESIGN §2 compares such a decimal
+# as the double nearest to it; every other value is compared exactly.
+ColumnSet = tuple[tuple[str, bool], ...]
 
 
 @dataclass
 class FingerprintJob:
     table: TableProfile
-    colsets: list[tuple[str, ...]]
+    colsets: list[ColumnSet]
 
 
 @dataclass(frozen=True)
 class PairCheck:
     parent: str
     child: str
-    parent_colset: tuple[str, ...]
-    child_colset: tuple[str, ...]
+    parent_colset: ColumnSet
+    child_colset: ColumnSet
 
 
-def pair_check(candidate: Candidate) -> PairCheck:
+def compares_as_double(own: pa.DataType, other: pa.DataType) -> bool:
+    """Whether a column of type `own` is compared as doubles against a partner of type `other`."""
+    return pa.types.is_decimal(base_type(own)) and pa.types.is_floating(base_type(other))
+
+
+def pair_check(candidate: Candidate, parent: TableProfile, child: TableProfile) -> PairCheck:
     cols = candidate.comparable
-    return PairCheck(candidate.parent, candidate.child, tuple(p for _, p in cols), tuple(c for c, _ in cols))
+    types = [(child.column(c).type, parent.column(p).type) for c, p in cols]
+    return PairCheck(candidate.parent, candidate.child,
+                     tuple((p, compares_as_double(pt, ct)) for (_, p), (ct, pt) in zip(cols, types)),
+                     tuple((c, compares_as_double(ct, pt)) for (c, _), (ct, pt) in zip(cols, types)))
+
+
+def is_exact(check: PairCheck) -> bool:
+    """Whether the pair compares every column by exact value (no decimal as a double): only such
+    proven edges may be chained by transitivity."""
+    return not any(d for _, d in check.parent_colset + check.child_colset)
 
 
 def plan_fingerprints(pairs: list[Candidate], profiles: dict[str, TableProfile]) -> list[FingerprintJob]:
     """Every table once, with all the column sets its pairs need."""
-    needs: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+    needs: dict[str, set[ColumnSet]] = defaultdict(set)
     for cand in pairs:
-        check = pair_check(cand)
+        check = pair_check(cand, profiles[cand.parent], profiles[cand.child])
         needs[cand.child].add(check.child_colset)
         needs[cand.parent].add(check.parent_colset)
     return [FingerprintJob(profiles[t], sorted(sets)) for t, sets in sorted(needs.items())]

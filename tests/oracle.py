@@ -32,7 +32,8 @@ _EPOCH = datetime(1970, 1, 1)
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _DOUBLE_RE = re.compile(r"[+-]?(NaN|Infinity|([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?[fFdD]?)")
-_TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?")
+_TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9])?")
+_BIGDEC_RE = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _JAVA_TRIM = "".join(chr(c) for c in range(33))
 
@@ -53,11 +54,15 @@ class OracleError(Exception):
 
 @dataclass
 class Column:
-    """One column: its name as stored, its type family and its normalised values."""
+    """One column: its name as stored, its type family and its normalised values. Numbers stay
+    Python numbers, which compare by exact value across int, float and Decimal; `kind` says
+    whether they are decimals or floats, because a decimal compared with a float compares as the
+    double nearest to it."""
 
     name: str
     family: str
     values: list[Any]
+    kind: str = ""  # "decimal", "float" or "" (integers and non-numbers)
 
 
 @dataclass
@@ -112,25 +117,27 @@ def type_family(t: pa.DataType) -> str:
 
 
 def numeric_key(v: Any) -> Any:
-    """Normalise a number: integral values to exact ints, others to the shortest round-trip decimal.
-
-    int 3 = float 3.0 = decimal 3.00; a non-integral decimal equals the float nearest to it because
-    both become ``Decimal(repr(float(x)))``; NaN becomes ``NAN``; -0.0 becomes 0; ±inf stay floats.
-    """
+    """Normalise a number for exact comparison: Python's int, float and Decimal already compare by
+    exact value (3 == 3.0 == Decimal("3.00"), Decimal("0.1") != 0.1); only NaN needs a key that
+    equals itself."""
     if v is None:
         return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, Decimal) and v.is_finite() and v == v.to_integral_value():
-        return int(v)
-    x = float(v)
-    if math.isnan(x):
+    if isinstance(v, float) and math.isnan(v):
         return NAN
-    if math.isinf(x):
-        return x
-    if x.is_integer():
-        return int(x)
-    return Decimal(repr(x))
+    if isinstance(v, Decimal) and v.is_nan():
+        return NAN
+    return v
+
+
+def as_double(v: Any) -> Any:
+    """A decimal as the double nearest to it (Python's float(Decimal) rounds correctly)."""
+    return v if v is None or v is NAN else float(v)
+
+
+def numeric_kind(t: pa.DataType) -> str:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return "decimal" if pa.types.is_decimal(t) else "float" if pa.types.is_floating(t) else ""
 
 
 def _decode_dictionary(arr: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -165,17 +172,33 @@ def columns_of(table: pa.Table) -> dict[str, Column]:
         if key in out:
             raise OracleError(f"duplicate column name (case-insensitive): {name}")
         family = type_family(arr.type)
-        out[key] = Column(name, family, normalise(arr, family))
+        out[key] = Column(name, family, normalise(arr, family), numeric_kind(arr.type))
     return out
 
 
 # --------------------------------------------------------------------------- Hive partition values
 
 
+def _decimal_integer(raw: str) -> int | None:
+    """Java's BigDecimal(raw) when it has no fractional digits and at most 38 digits."""
+    m = _BIGDEC_RE.fullmatch(raw)
+    if not m or not (m.group(2) or m.group(3)):
+        return None
+    frac = m.group(3) or ""
+    exp = int(m.group(4) or 0)
+    if len(frac) - exp > 0 or exp - len(frac) > 40:
+        return None
+    value = int((m.group(2) or "") + frac or "0") * 10 ** (exp - len(frac))
+    return None if len(str(value)) > 38 else (-value if m.group(1) == "-" else value)
+
+
 def _classify_partition_value(raw: str) -> tuple[str, Any]:
-    """Infer one partition value like Spark: int, else double, else timestamp, else date, else string."""
-    if _INT_RE.fullmatch(raw):
+    """Infer one partition value like Spark: int/long, else decimal, else double, else timestamp,
+    else date, else string."""
+    if _INT_RE.fullmatch(raw) and -(2**63) <= int(raw) < 2**63:
         return "int", int(raw)
+    if _decimal_integer(raw) is not None:
+        return "decimal", Decimal(_decimal_integer(raw))
     trimmed = raw.strip(_JAVA_TRIM)
     if _DOUBLE_RE.fullmatch(trimmed):
         text = trimmed.rstrip("fFdD") if trimmed[-1:] in "fFdD" and "Infinity" not in trimmed else trimmed
@@ -205,9 +228,11 @@ def partition_column(raw_values: list[str | None]) -> tuple[str, list[Any]]:
     kinds = [None if v is None else _classify_partition_value(v) for v in raw_values]
     present = {k[0] for k in kinds if k is not None}
     if present and present <= {"int", "double"}:
-        as_double = "double" in present  # Spark widens int + double to double
-        return "numeric", [None if k is None else numeric_key(float(k[1]) if as_double else k[1])
+        to_double = "double" in present  # Spark widens int + double to double
+        return "numeric", [None if k is None else numeric_key(float(k[1]) if to_double else k[1])
                            for k in kinds]
+    if present and present <= {"int", "decimal"}:  # Spark widens int + decimal to decimal
+        return "numeric", [None if k is None else Decimal(k[1]) for k in kinds]
     if present == {"date"}:
         return "date", [None if k is None else k[1] for k in kinds]
     if present and present <= {"date", "timestamp"}:
@@ -331,7 +356,9 @@ def read_parquet_table(folder: Path) -> tuple[int, dict[str, Column]]:
         if k.lower() in columns:
             raise OracleError(f"partition column {k} is also a column of the files")
         family, keys_ = partition_column(values)
-        columns[k.lower()] = Column(k, family, keys_)
+        kind = next((("float" if isinstance(v, float) else "decimal" if isinstance(v, Decimal) else "")
+                     for v in keys_ if v is not None and v is not NAN), "")
+        columns[k.lower()] = Column(k, family, keys_, kind)
     return rows, columns
 
 
@@ -374,9 +401,17 @@ def matched_columns(parent: OracleTable, child: OracleTable) -> tuple[str, ...] 
     return tuple(sorted(child.columns))
 
 
-def row_multiset(table: OracleTable, names: tuple[str, ...]) -> Counter:
-    """Multiset of the table's rows projected on the given columns."""
-    return Counter(zip(*(table.columns[n].values for n in names), strict=True))
+def row_multiset(table: OracleTable, names: tuple[str, ...], doubles: frozenset[str] = frozenset()) -> Counter:
+    """Multiset of the table's rows projected on the given columns; the columns in `doubles` (its
+    decimals whose partner is a float) as their nearest doubles."""
+    values = [[as_double(v) for v in table.columns[n].values] if n in doubles else table.columns[n].values
+              for n in names]
+    return Counter(zip(*values, strict=True))
+
+
+def double_columns(table: OracleTable, other: OracleTable, names: tuple[str, ...]) -> frozenset[str]:
+    """The table's decimal columns whose partner in `other` is a float."""
+    return frozenset(n for n in names if table.columns[n].kind == "decimal" and other.columns[n].kind == "float")
 
 
 def contains(parent_rows: Counter, child_rows: Counter, semantics: str) -> bool:
@@ -391,12 +426,13 @@ def edges_of(tables: dict[str, OracleTable], semantics: str = "bag") -> set[tupl
     if semantics not in SEMANTICS:
         raise ValueError(f"semantics must be one of {SEMANTICS}, not {semantics!r}")
     eligible = [t for t in tables.values() if t.eligible]
-    cache: dict[tuple[str, tuple[str, ...]], Counter] = {}
+    cache: dict[tuple[str, tuple[str, ...], frozenset[str]], Counter] = {}
 
-    def rows(t: OracleTable, names: tuple[str, ...]) -> Counter:
-        if (t.id, names) not in cache:
-            cache[(t.id, names)] = row_multiset(t, names)
-        return cache[(t.id, names)]
+    def rows(t: OracleTable, other: OracleTable, names: tuple[str, ...]) -> Counter:
+        doubles = double_columns(t, other, names)
+        if (t.id, names, doubles) not in cache:
+            cache[(t.id, names, doubles)] = row_multiset(t, names, doubles)
+        return cache[(t.id, names, doubles)]
 
     edges: set[tuple[str, str]] = set()
     for child in eligible:
@@ -404,7 +440,7 @@ def edges_of(tables: dict[str, OracleTable], semantics: str = "bag") -> set[tupl
             continue
         for parent in eligible:
             names = None if parent is child else matched_columns(parent, child)
-            if names is not None and contains(rows(parent, names), rows(child, names), semantics):
+            if names is not None and contains(rows(parent, child, names), rows(child, parent, names), semantics):
                 edges.add((parent.id, child.id))
     return edges
 

@@ -12,11 +12,11 @@ from r2d2.engines.local import canonical_sql, fingerprint_sql
 from r2d2.storage.reader import engine_array
 
 
-def canon(values: list, dtype: pa.DataType) -> list:
+def canon(values: list, dtype: pa.DataType, as_double: bool = False) -> list:
     array = engine_array(pa.array(values, dtype), dtype)
     con = duckdb.connect()
     con.register("t", pa.table({"v": array}))
-    return [r[0] for r in con.execute(f"SELECT {canonical_sql('v', dtype)} FROM t").fetchall()]
+    return [r[0] for r in con.execute(f"SELECT {canonical_sql('v', dtype, as_double)} FROM t").fetchall()]
 
 
 def test_numbers_equal_by_value_across_types() -> None:
@@ -29,12 +29,40 @@ def test_numbers_equal_by_value_across_types() -> None:
 
 def test_non_integral_numbers() -> None:
     floats = canon([0.1, 2.5, 1e-7], pa.float64())
-    assert canon([Decimal("0.10"), Decimal("2.50"), None], pa.decimal128(12, 2))[:2] == floats[:2]
-    # two different decimals never collapse, whatever their scale
+    # against a float column, a decimal compares as its nearest double
+    assert canon([Decimal("0.10"), Decimal("2.50"), None], pa.decimal128(12, 2), as_double=True)[:2] == floats[:2]
+    # against decimals and integers, by exact value: two different decimals never collapse
     a, b = canon([Decimal("0.1"), Decimal("0.10000000000000000555")], pa.decimal128(38, 20))
     assert a != b
+    assert canon([Decimal("2.50")], pa.decimal128(12, 2)) == canon([Decimal("2.5")], pa.decimal128(38, 10))
     # a float32 value is the double it widens to, not the decimal it was typed as
     assert canon([0.1], pa.float32()) != canon([0.1], pa.float64())
+
+
+def test_decimal_against_float_is_the_nearest_double() -> None:
+    """DESIGN §2: a decimal compared with a float compares as the double a widening cast gives,
+    correctly rounded (DuckDB's own DECIMAL→DOUBLE cast is not)."""
+    exact = Decimal(0.1)  # 0.1000000000000000055511151231257827021181583404541015625
+    d27 = pa.decimal128(38, 27)
+    held = exact.quantize(Decimal(1).scaleb(-27))  # the double's value to 27 places: nearest double is 0.1
+    assert canon([held], d27, as_double=True) == canon([0.1], pa.float64())
+    assert canon([Decimal("0.10000000000000001")], d27, as_double=True) == canon([0.1], pa.float64())
+    assert canon([Decimal("0.1000000000000001")], d27, as_double=True) != canon([0.1], pa.float64())
+    # values whose nearest double a two-step cast (integer to double, then divide) gets wrong
+    for text in ("0.123456789012345678901234567", "9.999999999999999999999999999", "1.000000000000000055511151232"):
+        value = Decimal(text)
+        assert canon([value], d27, as_double=True) == canon([float(value)], pa.float64()), text
+
+
+def test_wide_decimals_beyond_duckdb() -> None:
+    wide = pa.decimal256(60, 10)
+    big = Decimal("123456789012345678901234567890123456789012345.5")
+    assert canon([big], wide)[0] == "123456789012345678901234567890123456789012345.5"
+    assert canon([Decimal("12.5000000000")], wide) == canon([Decimal("12.50")], pa.decimal128(10, 2))
+    assert canon([Decimal("7")], wide) == canon([7], pa.int64())
+    assert canon([big], wide, as_double=True) == canon([float(big)], pa.float64())
+    assert canon([Decimal(10) ** 40], pa.decimal256(45, 0), as_double=True) == canon([1e40], pa.float64())
+    assert canon([Decimal(10) ** 40], pa.decimal256(45, 0)) == [str(10**40)]
 
 
 def test_nan_null_and_signed_zero() -> None:

@@ -39,7 +39,7 @@ from r2d2.sample import ParentProbe, describe_row
 from r2d2.stats import NS_PER_UNIT, base_type
 from r2d2.storage import Lake
 from r2d2.storage.reader import read_rows, stream_table
-from r2d2.verify import FingerprintJob, PairCheck
+from r2d2.verify import ColumnSet, FingerprintJob, PairCheck
 
 # Tables up to this size (rows and file bytes) are read whole and fingerprinted in stacks; larger
 # ones stream through DuckDB batch by batch.
@@ -49,28 +49,41 @@ STACK_BYTES = 256_000_000  # Arrow bytes held in memory before the stacks are fi
 READ_CHUNK_BYTES = 128_000_000  # file bytes of small tables read concurrently before stacking them
 
 
-def canonical_sql(ref: str, dtype: pa.DataType) -> str:
+def _double_text(d: str) -> str:
+    """Canonical text of a DOUBLE expression: NaN, ±inf, integral values as exact integers (so
+    3.0 = 3), others as DuckDB's shortest round-trip text (distinct doubles, distinct texts)."""
+    return (f"CASE WHEN isnan({d}) THEN 'NaN' WHEN isinf({d}) THEN CASE WHEN {d} > 0 THEN 'inf' ELSE '-inf' END "
+            f"WHEN {d} = trunc({d}) AND abs({d}) < 1e38 THEN CAST(CAST({d} AS HUGEINT) AS VARCHAR) "
+            f"ELSE CAST({d} AS VARCHAR) END")
+
+
+def is_wide_decimal(dtype: pa.DataType) -> bool:
+    """Decimals DuckDB cannot hold (over 38 digits): the engine receives their exact text."""
+    return pa.types.is_decimal(dtype) and dtype.precision > 38
+
+
+def canonical_sql(ref: str, dtype: pa.DataType, as_double: bool = False) -> str:
     """DuckDB SQL giving the canonical text of one value (NULL stays NULL). Two values are equal
-    under DESIGN §2 exactly when their canonical texts are equal."""
+    under DESIGN §2 exactly when their canonical texts are equal.
+
+    Numbers compare by exact value: integers as their digits, a float as the exact value of its
+    double, a decimal as its digits without trailing zeros. The one exception is a decimal whose
+    partner column is a float (`as_double`): it compares as the double nearest to it, which
+    DuckDB's text-to-double parse gives correctly rounded (its DECIMAL-to-DOUBLE cast does not)."""
     dtype = base_type(dtype)
     family = family_of(dtype)
     if family == NUMERIC:
         if pa.types.is_integer(dtype):
             return f"CAST({ref} AS VARCHAR)"
         if pa.types.is_floating(dtype):
-            d = f"CAST({ref} AS DOUBLE)"
-            return (f"CASE WHEN isnan({d}) THEN 'NaN' WHEN isinf({d}) THEN CASE WHEN {d} > 0 THEN 'inf' "
-                    f"ELSE '-inf' END WHEN {d} = trunc({d}) AND abs({d}) < 1e38 "
-                    f"THEN CAST(CAST({d} AS HUGEINT) AS VARCHAR) ELSE CAST({d} AS VARCHAR) END")
-        scale = dtype.scale
-        if scale <= 0:
-            return f"CAST(CAST({ref} AS HUGEINT) AS VARCHAR)"
-        # A non-integral decimal is written as its nearest double when that double's shortest
-        # text is the decimal itself (so it equals the float a widening cast gives), else exactly.
-        text = f"CAST(CAST({ref} AS DOUBLE) AS VARCHAR)"
-        return (f"CASE WHEN {ref} = trunc({ref}) THEN CAST(CAST({ref} AS HUGEINT) AS VARCHAR) "
-                f"WHEN TRY_CAST({text} AS DECIMAL(38, {scale})) = {ref} THEN {text} "
-                f"ELSE rtrim(CAST({ref} AS VARCHAR), '0') END")
+            return _double_text(f"CAST({ref} AS DOUBLE)")
+        text = f"CAST({ref} AS VARCHAR)"  # exact digits; wide decimals arrive as that text already
+        if as_double:
+            return _double_text(f"CAST({text} AS DOUBLE)")
+        if is_wide_decimal(dtype) or dtype.scale > 0:
+            # '12.500' -> '12.5', '12.000' -> '12': the same text as the integer 12 or decimal 12.5.
+            return f"CASE WHEN contains({text}, '.') THEN rtrim(rtrim({text}, '0'), '.') ELSE {text} END"
+        return f"CAST(CAST({ref} AS HUGEINT) AS VARCHAR)"
     if family == STRING:
         return f"CAST({ref} AS VARCHAR)"
     if family == BINARY:
@@ -84,14 +97,14 @@ def canonical_sql(ref: str, dtype: pa.DataType) -> str:
     return f"CAST({ref} AS VARCHAR)"
 
 
-def fingerprint_sql(refs: list[str], types: list[pa.DataType]) -> str:
+def fingerprint_sql(refs: list[str], types: list[pa.DataType], doubles: list[bool] | None = None) -> str:
     """A 128-bit fingerprint of a row: MD5 of its values' canonical texts joined by '|', NULL as 'N'.
 
     Numbers, dates, booleans, timestamps and hex never contain '|' or equal 'N'; strings and other
     texts are length-prefixed. So no two different rows share an encoding."""
     parts = []
-    for ref, dtype in zip(refs, types):
-        text = canonical_sql(ref, dtype)
+    for ref, dtype, as_double in zip(refs, types, doubles or [False] * len(refs)):
+        text = canonical_sql(ref, dtype, as_double)
         if family_of(base_type(dtype)) in (STRING, OTHER):
             parts.append(f"CASE WHEN {ref} IS NULL THEN 'N' ELSE CAST(length({text}) AS VARCHAR) || ':' || {text} END")
         else:
@@ -99,9 +112,13 @@ def fingerprint_sql(refs: list[str], types: list[pa.DataType]) -> str:
     return f"md5_number(concat_ws('|', {', '.join(parts)}))"
 
 
-def _grouped_fingerprints_sql(source: str, colset_refs: list[tuple[list[str], list[pa.DataType]]]) -> str:
+# A column set's columns as the engine sees them: references, table types, as-double flags.
+Refs = tuple[list[str], list[pa.DataType], list[bool]]
+
+
+def _grouped_fingerprints_sql(source: str, colset_refs: list[Refs]) -> str:
     """One pass over `source`, one (k, fp, cnt) multiset per column set k."""
-    selects = ", ".join(f"{fingerprint_sql(refs, types)} AS f{k}" for k, (refs, types) in enumerate(colset_refs))
+    selects = ", ".join(f"{fingerprint_sql(*refs)} AS f{k}" for k, refs in enumerate(colset_refs))
     inner = f"SELECT {selects} FROM {source}"
     if len(colset_refs) == 1:
         return f"SELECT 0 AS k, f0 AS fp, count(*) AS cnt FROM ({inner}) GROUP BY f0"
@@ -118,7 +135,8 @@ def _is_small(table: TableProfile) -> bool:
 
 def _job_columns(job: FingerprintJob) -> list[str]:
     """The table's columns that any of the job's column sets uses, in table order."""
-    return [c.name for c in job.table.columns if any(c.name in cs for cs in job.colsets)]
+    used = {name for cs in job.colsets for name, _ in cs}
+    return [c.name for c in job.table.columns if c.name in used]
 
 
 def _chunks(jobs: list[FingerprintJob], max_bytes: int) -> Iterator[list[FingerprintJob]]:
@@ -140,6 +158,7 @@ class Stack:
     """Column sets of small tables that share a type signature, fingerprinted in one query."""
 
     types: list[pa.DataType]
+    doubles: list[bool]
     parts: list[tuple[str, pa.Table]] = field(default_factory=list)  # (table id, its rows)
 
 
@@ -163,16 +182,17 @@ class LocalEngine:
         self.con.execute("CREATE TABLE fps AS SELECT 0::INTEGER AS t, 0::INTEGER AS k, md5_number('') AS fp, "
                          "0::BIGINT AS cnt LIMIT 0")
         self._tables: dict[str, int] = {}  # table id -> its number t in `fps`
-        self._colsets: dict[str, dict[tuple[str, ...], int]] = {}
+        self._colsets: dict[str, dict[ColumnSet, int]] = {}
 
     def _run_grouped(self, cursor: duckdb.DuckDBPyConnection, template: str, profile: TableProfile,
-                     colsets: list[tuple[str, ...]], fragments: list[int] | None) -> None:
+                     colsets: list[ColumnSet], fragments: list[int] | None) -> None:
         """One streaming pass over a table: `template` with {grouped} replaced by the query that
         yields (k, fp, cnt) for each column set k."""
         order = [x.name for x in profile.columns]
-        columns = sorted({c for cs in colsets for c in cs}, key=order.index)
+        columns = sorted({c for cs in colsets for c, _ in cs}, key=order.index)
         position = {c: i for i, c in enumerate(columns)}
-        refs = [([f"c{position[c]}" for c in cs], [profile.column(c).type for c in cs]) for cs in colsets]
+        refs: list[Refs] = [([f"c{position[c]}" for c, _ in cs], [profile.column(c).type for c, _ in cs],
+                             [d for _, d in cs]) for cs in colsets]
         cursor.register("__src", stream_table(self.lake, profile, columns, fragments))
         try:
             cursor.execute(template.format(grouped=_grouped_fingerprints_sql("__src", refs)))
@@ -201,22 +221,23 @@ class LocalEngine:
         return verdicts, failed
 
     def _probe_samples(self, probe: ParentProbe) -> dict[tuple[str, str], str | None]:
-        colsets = sorted({tuple(p for _, p in check.candidate.comparable) for check in probe.checks})
+        colsets = sorted({check.parent_colset for check in probe.checks})
         self._run_grouped(self.con, "CREATE OR REPLACE TABLE __probe AS {grouped}", probe.parent, colsets,
                           probe.fragments)
         index = {cs: k for k, cs in enumerate(colsets)}
         verdicts: dict[tuple[str, str], str | None] = {}
         for check in probe.checks:
             sample = check.sample
-            k = index[tuple(p for _, p in check.candidate.comparable)]
+            k = index[check.parent_colset]
             refs = [f"c{i}" for i in range(sample.rows.num_columns)]
+            doubles = [d for _, d in check.child_colset]
             # An explicit row index: with insertion order off, row_number() OVER () need not follow
             # the sample, and the row shown as evidence must be the one that is missing.
             numbered = sample.rows.append_column("__i", pa.array(range(sample.rows.num_rows), pa.int64()))
             self.con.register("__sample", numbered)
             try:
                 row = self.con.execute(
-                    f"WITH s AS (SELECT __i AS i, {fingerprint_sql(refs, sample.types)} AS fp "
+                    f"WITH s AS (SELECT __i AS i, {fingerprint_sql(refs, sample.types, doubles)} AS fp "
                     f"FROM __sample), c AS (SELECT fp, count(*) AS cnt, min(i) AS i FROM s GROUP BY fp) "
                     f"SELECT c.i, c.cnt, coalesce(p.cnt, 0) FROM c LEFT JOIN __probe p ON p.fp = c.fp AND p.k = {k} "
                     f"WHERE coalesce(p.cnt, 0) < {'c.cnt' if self.config.semantics == 'bag' else '1'} "
@@ -304,11 +325,12 @@ class LocalEngine:
         position = {c: i for i, c in enumerate(_job_columns(job))}
         number = self._tables[job.table.id]
         for k, colset in enumerate(job.colsets):
-            types = [job.table.column(c).type for c in colset]
-            stack = pending.setdefault(tuple(map(str, types)), Stack(types))
+            types = [job.table.column(c).type for c, _ in colset]
+            doubles = [d for _, d in colset]
+            stack = pending.setdefault((*map(str, types), *map(str, doubles)), Stack(types, doubles))
             part = pa.table([pa.repeat(pa.scalar(number, pa.int32()), data.num_rows),
                              pa.repeat(pa.scalar(k, pa.int32()), data.num_rows),
-                             *[data.column(position[c]) for c in colset]],
+                             *[data.column(position[c]) for c, _ in colset]],
                             names=["t", "k", *[f"c{i}" for i in range(len(colset))]])
             stack.parts.append((job.table.id, part))
         return data.nbytes * len(job.colsets)
@@ -319,23 +341,23 @@ class LocalEngine:
         try:
             for stack in pending.values():
                 try:
-                    self._store_stack(cursor, stack.types, [part for _, part in stack.parts])
+                    self._store_stack(cursor, stack, [part for _, part in stack.parts])
                 except (duckdb.Error, pa.ArrowException):
                     for table_id, part in stack.parts:  # find which tables DuckDB cannot take
                         try:
-                            self._store_stack(cursor, stack.types, [part])
+                            self._store_stack(cursor, stack, [part])
                         except (duckdb.Error, pa.ArrowException) as exc:
                             failed[table_id] = EngineError(f"cannot compare values of {table_id}: {exc}")
         finally:
             cursor.close()
         return failed
 
-    def _store_stack(self, cursor: duckdb.DuckDBPyConnection, types: list[pa.DataType],
-                     parts: list[pa.Table]) -> None:
-        refs = [f"c{i}" for i in range(len(types))]
+    def _store_stack(self, cursor: duckdb.DuckDBPyConnection, stack: Stack, parts: list[pa.Table]) -> None:
+        refs = [f"c{i}" for i in range(len(stack.types))]
         cursor.register("__stack", pa.concat_tables(parts))
         try:
-            cursor.execute(f"INSERT INTO fps SELECT t, k, {fingerprint_sql(refs, types)} AS fp, count(*) AS cnt "
+            fingerprint = fingerprint_sql(refs, stack.types, stack.doubles)
+            cursor.execute(f"INSERT INTO fps SELECT t, k, {fingerprint} AS fp, count(*) AS cnt "
                            "FROM __stack GROUP BY ALL")
         finally:
             cursor.unregister("__stack")

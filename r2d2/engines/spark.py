@@ -32,7 +32,7 @@ from r2d2.errors import EngineError, R2D2Error, UsageError
 from r2d2.model import TableProfile
 from r2d2.sample import ParentProbe
 from r2d2.storage import Lake
-from r2d2.verify import FingerprintJob, PairCheck
+from r2d2.verify import ColumnSet, FingerprintJob, PairCheck
 
 UNIT_ROWS = 2_000_000  # rows of one table fingerprinted by one task at most
 FP_SCHEMA = "t int, k int, fp string, cnt long, note string"
@@ -173,7 +173,7 @@ class SparkEngine:
         self.spark = spark if spark is not None else spark_session(master, spark_conf)
         self.sc = self.spark.sparkContext
         self._tables: dict[str, int] = {}
-        self._colsets: dict[str, dict[tuple[str, ...], int]] = {}
+        self._colsets: dict[str, dict[ColumnSet, int]] = {}
         self._fps: Any = None
         self.stage_groups: list[str] = []
         self._run = f"r2d2-{id(self)}"

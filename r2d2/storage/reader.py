@@ -30,7 +30,9 @@ def engine_type(dtype: pa.DataType) -> pa.DataType:
         return pa.date32()
     if pa.types.is_float16(dtype):
         return pa.float32()
-    if pa.types.is_decimal256(dtype) and dtype.precision <= 38:
+    if pa.types.is_decimal(dtype) and dtype.precision > 38:
+        return pa.string()  # DuckDB holds at most 38 digits: the exact decimal text instead
+    if pa.types.is_decimal256(dtype):
         return pa.decimal128(dtype.precision, dtype.scale)
     return dtype
 
