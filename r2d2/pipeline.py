@@ -94,6 +94,9 @@ class Scan:
     def decide(self, cand: Candidate, status: str, stage: str, reason: str) -> None:
         self.edges[cand.key] = Edge(cand.parent, cand.child, status, stage, reason)
 
+    def readable(self, cand: Candidate) -> bool:
+        return self.profiles[cand.parent].error is None and self.profiles[cand.child].error is None
+
     def mark_unreadable(self, exc: TableReadError) -> None:
         profile = self.profiles.get(exc.table)
         if profile is not None and profile.error is None:
@@ -111,8 +114,10 @@ class Scan:
             st.pairs_out = len(candidates)
         survivors = self.run_minmax(candidates)
         survivors = self.run_sample(self.engine, survivors)
-        self.run_verify(self.engine, survivors)
-        edges = [self.edges[c.key] for c in candidates]
+        self.run_verify(self.engine, [c for c in survivors if self.readable(c)])
+        # A table found unreadable late (a file its Delta log lists is missing, say) is in no edge
+        # (DESIGN §1-2), whatever was decided about its pairs before.
+        edges = [self.edges[c.key] for c in candidates if self.readable(c)]
         return ScanResult(self.lake.uri, self.config.semantics, profiles, edges, self.stages, warnings), graph
 
     def run_minmax(self, candidates: list[Candidate]) -> list[Candidate]:

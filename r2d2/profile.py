@@ -162,6 +162,11 @@ def _delta_file_path(location: str, rel: str) -> str:
     return location.rstrip("/") + "/" + unquote(rel)
 
 
+# Delta reader features that do not change how a live file's rows read from Parquet.
+SAFE_DELTA_READER_FEATURES = {"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck", "typeWidening",
+                              "typeWidening-preview"}
+
+
 def profile_delta(lake: Lake, ref: TableRef, config: ScanConfig) -> TableProfile:
     """A Delta table's live files and statistics come from its log, never from a listing."""
     from deltalake import DeltaTable  # imported here: only Delta lakes pay for it
@@ -171,11 +176,18 @@ def profile_delta(lake: Lake, ref: TableRef, config: ScanConfig) -> TableProfile
         table = DeltaTable(lake.table_uri(ref.location), storage_options=lake.storage_options() or None)
     except Exception as exc:
         raise TableReadError(f"cannot read Delta log of {ref.location}: {exc}", table=ref.id) from exc
-    features = set(table.protocol().reader_features or [])
-    unsupported = features & {"deletionVectors", "columnMapping"}
+    protocol = table.protocol()
+    features = set(protocol.reader_features or [])
+    # Column mapping is on through the table's configuration even at reader version 2, where no
+    # reader feature names it: its files hold physical column names, and reading them by logical
+    # name would yield NULLs. Unknown reader features may change what the files mean just as much.
+    mapping = (table.metadata().configuration or {}).get("delta.columnMapping.mode", "none")
+    if mapping != "none":
+        features.add("columnMapping")
+    unsupported = sorted(features - SAFE_DELTA_READER_FEATURES)
     if unsupported:
-        raise TableReadError(f"Delta table uses {', '.join(sorted(unsupported))}; r2d2 cannot read its rows "
-                             "exactly from Parquet yet", table=ref.id)
+        raise TableReadError(f"Delta table uses {', '.join(unsupported)}; r2d2 cannot read its rows exactly "
+                             "from Parquet yet (so it is in no edge)", table=ref.id)
     schema = pa.schema(table.schema().to_arrow())
     partition_names = list(table.metadata().partition_columns)
     actions = pa.table(table.get_add_actions(flatten=True))

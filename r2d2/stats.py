@@ -109,10 +109,13 @@ def delta_column_stats(lo: Any, hi: Any, nulls: int | None, dtype: pa.DataType, 
     """ColumnStats from one Delta add action, given its min/max already as keys (arrow_to_keys).
 
     Delta writers truncate string statistics (32 characters in Spark) and write timestamps at
-    millisecond precision, so those become bounds, not exact values."""
+    millisecond precision, so those become bounds, not exact values. Decimal statistics are JSON
+    numbers that writers (delta-rs) round through doubles, either way, and cap: they give no bounds."""
     if lo is None or hi is None:
         return ColumnStats(null_count=nulls)
     family = family_of(base_type(dtype))
+    if pa.types.is_decimal(base_type(dtype)):
+        return ColumnStats(null_count=nulls)
     if family == NUMERIC:
         if isinstance(lo, float) and math.isnan(lo) or isinstance(hi, float) and math.isnan(hi):
             return ColumnStats(null_count=nulls)

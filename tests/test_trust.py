@@ -1,0 +1,177 @@
+"""Regression tests for issue 8 (trust): wrong verdicts on odd input, writes into the lake, leaked
+secrets. Each test failed on the main before the fix."""
+
+from __future__ import annotations
+
+import json
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from r2d2.cli import main
+from r2d2.config import ScanConfig
+from r2d2.errors import UsageError
+from r2d2.model import name_key
+from r2d2.pipeline import run_scan
+from r2d2.storage.paths import confine, is_inside, redact_uri, uri_secrets
+from tests.conftest import load_json, scan_edges, write_table
+
+
+def test_delta_column_mapping_is_never_read_as_nulls(lake: Path) -> None:
+    from deltalake import write_deltalake
+
+    mapped = {"delta.columnMapping.mode": "name"}
+    write_deltalake(str(lake / "a"), pa.table({"x": [1, 2, 3]}), configuration=mapped)
+    write_deltalake(str(lake / "b"), pa.table({"x": [7, 8, 9]}), configuration=mapped)
+    result = run_scan(str(lake), None, ScanConfig())
+    assert all("columnMapping" in (t.error or "") for t in result.tables)
+    assert result.edges == []  # before: all-NULL columns, the two tables "contained" in each other
+
+
+def test_delta_decimal_statistics_never_refute(lake: Path) -> None:
+    from deltalake import write_deltalake
+
+    value = Decimal("0.123456789012345678")
+    write_deltalake(str(lake / "p"), pa.table({"d": pa.array([value], pa.decimal128(38, 18))}))
+    write_table(lake, "c", pa.table({"d": pa.array([value], pa.decimal128(38, 18))}))
+    edges = scan_edges(lake)
+    assert edges[("p", "c")]["status"] == "contained", edges[("p", "c")]
+
+
+def test_decimal_holding_a_doubles_value_equals_the_float(lake: Path) -> None:
+    exact = Decimal(0.1).quantize(Decimal(1).scaleb(-27))
+    write_table(lake, "floats", pa.table({"v": [0.1, 0.25]}))
+    write_table(lake, "exact", pa.table({"v": pa.array([exact], pa.decimal128(38, 27))}))
+    write_table(lake, "nearest", pa.table({"v": pa.array([Decimal("0.10000000000000001")], pa.decimal128(38, 27))}))
+    edges = scan_edges(lake)
+    assert edges[("floats", "exact")]["status"] == "contained"
+    assert edges[("floats", "nearest")]["status"] == "contained"
+    assert edges[("exact", "nearest")]["status"] == "not_contained"  # decimals compare exactly
+
+
+def test_sample_covers_every_parents_column_set(lake: Path) -> None:
+    """A child whose pairs compare different column sets (a column unsupported against one parent)
+    was sampled on the first pair's columns: a KeyError stopped the scan, or a wrong refutation."""
+    n = 4000
+    ids = list(range(n))
+    nested = pa.array([[i] for i in ids])
+    write_table(lake, "child", pa.table({"id": ids[:100], "tag": pa.array([[i] for i in ids[:100]])}))
+    for name in ("p1", "p2"):
+        tag = nested if name == "p1" else pa.array([str(i) for i in ids])
+        write_table(lake, name, pa.table({"id": ids, "tag": tag}), row_group_size=500)
+    write_table(lake, "p3", pa.table({"id": ids, "tag": nested, "x": ids}), row_group_size=500)
+    edges = scan_edges(lake, sample_rows=16)
+    assert edges[("p1", "child")]["status"] == "unknown"  # nested values are not compared
+    assert edges[("p3", "child")]["status"] == "unknown"
+    assert ("p2", "child") not in edges  # tag's family differs: no candidate
+
+
+def test_late_failures_leave_no_edges(lake: Path) -> None:
+    from deltalake import write_deltalake
+
+    write_deltalake(str(lake / "d"), pa.table({"x": [1, 2, 3]}))
+    write_table(lake, "c", pa.table({"x": [1, 2]}))
+    write_table(lake, "copy", pa.table({"x": [1, 2, 3]}))
+    for f in (lake / "d").glob("*.parquet"):
+        f.unlink()  # the log lists a file that is gone: found only when rows are read
+    result = run_scan(str(lake), None, ScanConfig(sample_rows=0))
+    errors = {t.id: t.error for t in result.tables}
+    assert errors["d"]
+    assert all("d" not in (e.parent, e.child) for e in result.edges)
+    assert any((e.parent, e.child) == ("copy", "c") and e.status == "contained" for e in result.edges)
+
+
+@pytest.mark.parametrize("a, b, same", [
+    ("straße", "STRASSE", False), ("Name", "NAME", True), ("ΣΊΣΥΦΟΣ", "σίσυφος", True), ("İd", "id", True),
+    ("id", "ıd", True), ("ǅ", "ǆ", True),
+])
+def test_names_match_as_spark_resolves_them(a: str, b: str, same: bool) -> None:
+    assert (name_key(a) == name_key(b)) is same
+
+
+def test_straße_does_not_match_strasse(lake: Path) -> None:
+    write_table(lake, "p", pa.table({"STRASSE": ["a", "b"]}))
+    write_table(lake, "c", pa.table({"straße": ["a"]}))
+    assert scan_edges(lake) == {}
+
+
+def test_two_columns_of_one_name_are_named_as_such(lake: Path) -> None:
+    import pyarrow.parquet as pq
+
+    (lake / "t").mkdir()
+    table = pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["id", "id"])
+    pq.write_table(table, lake / "t" / "part-0.parquet")
+    result = run_scan(str(lake), None, ScanConfig())
+    assert "appears 2 times" in (result.tables[0].error or "")
+
+
+# -- never write inside the lake ---------------------------------------------------------------
+
+def test_scan_refuses_an_output_inside_the_lake(lake: Path, capsys: pytest.CaptureFixture) -> None:
+    write_table(lake, "t", pa.table({"x": [1]}))
+    before = sorted(p for p in lake.rglob("*"))
+    assert main(["scan", str(lake), "--out", str(lake / "t" / "out"), "--quiet"]) == 2
+    assert "inside the lake" in capsys.readouterr().err
+    link = lake.parent / "sneaky"
+    link.symlink_to(lake / "t")
+    assert main(["scan", str(lake), "--out", str(link), "--quiet"]) == 2
+    assert sorted(p for p in lake.rglob("*")) == before
+
+
+def test_outputs_record_an_absolute_lake(lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_table(lake, "t", pa.table({"x": [1]}))
+    monkeypatch.chdir(lake.parent)
+    assert main(["scan", "lake", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert load_json(tmp_path / "out")["lake"] == str(lake)
+
+
+def test_unwritable_output_fails_before_the_scan(lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    if os.geteuid() == 0:
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        out = blocker / "out"  # a folder under a file cannot be made, even by root
+    else:
+        out = tmp_path / "ro" / "out"
+        (tmp_path / "ro").mkdir(mode=0o500)
+    write_table(lake, "t", pa.table({"x": [1]}))
+    assert main(["scan", str(lake), "--out", str(out), "--quiet"]) == 2
+    assert "cannot write to the output folder" in capsys.readouterr().err
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+def test_credentials_in_uris_are_redacted() -> None:
+    uri = "s3://AKIAKEY:s3cr3t%2Fx@bucket/lake?region=eu-west-1&secret_key=zzz&endpoint_override=127.0.0.1:9"
+    shown = redact_uri(uri)
+    assert "AKIAKEY" not in shown and "s3cr3t" not in shown and "zzz" not in shown
+    assert shown == "s3://bucket/lake?region=eu-west-1&endpoint_override=127.0.0.1%3A9"
+    assert {"AKIAKEY", "s3cr3t%2Fx", "s3cr3t/x", "zzz"} <= set(uri_secrets(uri))
+    azure = "abfss://container@account.dfs.core.windows.net/lake?account_key=abc123"
+    assert redact_uri(azure) == "abfss://container@account.dfs.core.windows.net/lake"
+
+
+def test_no_secret_reaches_stderr(capsys: pytest.CaptureFixture) -> None:
+    assert main(["scan", "s3://AKIAKEY:topsecretvalue@no-such-bucket/lake?endpoint_override=127.0.0.1:1&scheme=http",
+                 "--out", "/tmp/r2d2-never", "--quiet"]) in (1, 2)
+    captured = capsys.readouterr()
+    assert "topsecretvalue" not in captured.err + captured.out and "AKIAKEY" not in captured.err + captured.out
+
+
+def test_paths_inside_and_confined(tmp_path: Path) -> None:
+    assert is_inside("s3://bucket/lake", "s3://bucket/lake/out")
+    assert not is_inside("s3://bucket/lake", "s3://bucket/lake2/out")
+    assert is_inside(str(tmp_path), str(tmp_path / "a" / ".." / "b"))
+    for bad in ("../../x", "/etc/passwd", "a/../../b", "a//b", "C:x", "s3://b/x"):
+        with pytest.raises(UsageError):
+            confine(tmp_path, bad, "table id")
+    assert confine(tmp_path, "sales/2024", "table id") == tmp_path / "sales" / "2024"
+
+
+def test_containment_json_has_no_secret_even_if_a_library_quotes_it(lake: Path, tmp_path: Path) -> None:
+    write_table(lake, "t", pa.table({"x": [1]}))
+    run_scan(str(lake), tmp_path / "out", ScanConfig())
+    doc = json.loads((tmp_path / "out" / "containment.json").read_text())
+    assert doc["lake"] == str(lake)
