@@ -284,17 +284,21 @@ def choose_deletions(inputs: PlanInputs, config: PlanConfig) -> tuple[Solution, 
         return fallback, f"{type(exc).__name__}: {exc}"
 
 
-def load_scan(scan_dir: Path) -> tuple[Path, dict[str, Any]]:
-    import json
+def load_scan(scan_dir: Path) -> tuple[Path, dict[str, Any], str]:
+    """containment.json validated (see r2d2.documents), as a dict, with the SHA-256 of its bytes."""
+    from r2d2.documents import load_scan_doc
 
     path = Path(scan_dir)
     path = path / "containment.json" if path.is_dir() else path
-    try:
-        return path, json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}; run `r2d2 scan` first") from exc
-    except ValueError as exc:
-        raise UsageError(f"{path} is not valid JSON: {exc}") from exc
+    if not path.exists():
+        raise UsageError(f"cannot read {path}: no such file; run `r2d2 scan` first")
+    doc, digest = load_scan_doc(path)
+    ids = {t.id for t in doc.tables}
+    for e in doc.edges:
+        if e.parent not in ids or e.child not in ids:
+            raise UsageError(f"{path} is not a valid containment.json: edge {e.parent} -> {e.child} names a "
+                             "table it does not list")
+    return path, doc.model_dump(), digest
 
 
 def run_plan(scan_dir: Path, out_dir: Path, config: PlanConfig,
@@ -302,8 +306,10 @@ def run_plan(scan_dir: Path, out_dir: Path, config: PlanConfig,
     """Plan from a scan's containment.json: solve, find and verify a recipe for each deletion, and
     re-solve without the pairs whose recipe cannot be verified. Writes and returns plan.json."""
     from r2d2.recipe import Recipe, recipe_connection
+    from r2d2.storage.paths import refuse_inside_lake
 
-    scan_path, scan = load_scan(scan_dir)
+    scan_path, scan, digest = load_scan(scan_dir)
+    refuse_inside_lake(scan["lake"], out_dir, "output folder")
     inputs = build_inputs(scan, config)
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = TableSource(scan["lake"])
@@ -319,6 +325,7 @@ def run_plan(scan_dir: Path, out_dir: Path, config: PlanConfig,
         if recipe.selection and solution.deletions.get(child) != parent:
             (out_dir / recipe.selection).unlink(missing_ok=True)
     doc = plan_json(scan_path, scan, config, inputs, usable, solution, fallback, recipes, rejected)
+    doc["scan_sha256"] = digest  # the report refuses a containment.json other than this one
     _write_json(out_dir / "plan.json", doc)
     return doc
 

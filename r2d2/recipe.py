@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from r2d2.engines.local import fingerprint_sql
+from r2d2.errors import UsageError
 from r2d2.model import BOOLEAN, DATE, NUMERIC, OTHER, STRING, TIMESTAMP, TIMESTAMP_TZ, TableProfile, family_of
 from r2d2.stats import base_type
 from r2d2.storage import Lake
@@ -268,14 +269,28 @@ class RecipeFinder:
 
 
 def recipe_connection() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(config={"threads": 2})
+    """A DuckDB connection that cannot touch a file: recipes read only the registered `parent`
+    and `selection`, so no recipe (even from a tampered plan) can COPY, ATTACH or read files."""
+    con = duckdb.connect(config={"threads": 2, "enable_external_access": False})
     con.execute("SET enable_progress_bar = false")
+    con.execute("SET lock_configuration = true")
     return con
+
+
+def check_recipe_sql(sql: str) -> None:
+    """A recipe is one SELECT (or WITH … SELECT) statement, nothing else."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise UsageError(f"recipe SQL does not parse: {exc}") from exc
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise UsageError("recipe SQL must be a single SELECT statement")
 
 
 def run_recipe(con: duckdb.DuckDBPyConnection, lake: Lake, parent: TableProfile, sql: str, schema: pa.Schema,
                selection: Path | None) -> pa.Table:
     """Rebuild a table: the recipe's SQL over the parent (streamed), cast to the recorded schema."""
+    check_recipe_sql(sql)
     con.register("parent", stream_table(lake, parent, [c.name for c in parent.columns], native=True))
     if selection is not None:
         con.register("selection", pq.read_table(selection))
@@ -328,24 +343,29 @@ def schema_from_recipe(encoded: str) -> pa.Schema:
 def rebuild_table(plan_path: Path, table_id: str, out_dir: Path) -> tuple[Path, int]:
     """Rebuild a deleted table from its plan recipe into OUT/<table id>/part-00000.parquet and check
     it against the recorded row count and fingerprint. Returns (file, rows)."""
-    import json
-
-    from r2d2.errors import R2D2Error, UsageError
+    from r2d2.documents import load_plan_doc
+    from r2d2.errors import R2D2Error
     from r2d2.plan import TableSource
+    from r2d2.storage.paths import check_relative, confine, refuse_inside_lake
 
     plan_file = plan_path / "plan.json" if plan_path.is_dir() else plan_path
-    try:
-        plan = json.loads(plan_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read plan {plan_file}: {exc}") from exc
-    deletion = next((d for d in plan["deletions"] if d["table"] == table_id), None)
+    plan = load_plan_doc(plan_file)
+    check_relative(table_id, "table id")
+    deletion = next((d for d in plan.deletions if d.table == table_id), None)
     if deletion is None:
-        known = ", ".join(d["table"] for d in plan["deletions"][:5]) or "none"
+        known = ", ".join(d.table for d in plan.deletions[:5]) or "none"
         raise UsageError(f"{table_id} is not deleted by plan {plan_file} (deleted tables: {known})")
-    recipe = deletion["recipe"]
-    schema = schema_from_recipe(recipe["arrow_schema"])
-    tables = TableSource(plan["lake"])
-    selection = plan_file.parent / recipe["selection"] if recipe.get("selection") else None
+    refuse_inside_lake(plan.lake, out_dir, "output folder")
+    target = confine(out_dir, f"{table_id}/part-00000.parquet", "table id")
+    refuse_inside_lake(plan.lake, target, "rebuilt table")
+    recipe = deletion.recipe.model_dump()
+    deletion = deletion.model_dump()
+    try:
+        schema = schema_from_recipe(recipe["arrow_schema"])
+    except (ValueError, pa.ArrowException) as exc:
+        raise UsageError(f"plan {plan_file}: the recipe of {table_id} has an unreadable arrow_schema") from exc
+    tables = TableSource(plan.lake)
+    selection = confine(plan_file.parent, recipe["selection"], "selection file") if recipe.get("selection") else None
     con = recipe_connection()
     try:
         rebuilt = run_recipe(con, tables.lake, tables.profile(deletion["source"]), recipe["sql"], schema, selection)
@@ -356,7 +376,6 @@ def rebuild_table(plan_path: Path, table_id: str, out_dir: Path) -> tuple[Path, 
         raise R2D2Error(f"rebuilt {table_id} does not match the plan: {rebuilt.num_rows} rows, fingerprint "
                         f"{fingerprint}; the plan recorded {recipe['rows']} rows, {recipe['fingerprint']}. "
                         f"Has {deletion['source']} changed since the plan?")
-    target = out_dir / table_id / "part-00000.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(rebuilt, target)
     return target, rebuilt.num_rows

@@ -10,7 +10,6 @@ rows that are already there and never turns data into markup. Sorting and filter
 from __future__ import annotations
 
 import html
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -43,16 +42,27 @@ class Facts:
 
 def load_inputs(folder: Path) -> tuple[dict[str, Any], dict[str, Any] | None, Path]:
     """containment.json and plan.json for a report in `folder` (the plan's --out, or a scan's)."""
+    from r2d2.documents import load_plan_doc, load_scan_doc
+
     plan_path = folder / "plan.json"
-    plan = json.loads(plan_path.read_text(encoding="utf-8")) if plan_path.exists() else None
-    scan_path = Path(plan["scan"]) if plan else folder / "containment.json"
-    if not scan_path.exists():
+    plan_doc = load_plan_doc(plan_path) if plan_path.exists() else None
+    scan_path = Path(plan_doc.scan) if plan_doc else folder / "containment.json"
+    if not scan_path.is_file():
         scan_path = folder / "containment.json"
-    try:
-        scan = json.loads(scan_path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"no containment.json for the report in {folder}: run `r2d2 scan` first") from exc
-    return scan, plan, scan_path
+    if not scan_path.is_file():
+        raise UsageError(f"no containment.json for the report in {folder}: run `r2d2 scan` first")
+    scan_doc, digest = load_scan_doc(scan_path)
+    if plan_doc is not None:
+        # The plan and the scan must belong together: the same lake, and the very scan planned from
+        # (a rescan into the same folder is another scan).
+        if plan_doc.lake != scan_doc.lake:
+            raise UsageError(f"{plan_path} was planned for lake {plan_doc.lake}, but {scan_path} scanned "
+                             f"{scan_doc.lake}; run `r2d2 plan` again")
+        if plan_doc.scan_sha256 is not None and plan_doc.scan_sha256 != digest:
+            raise UsageError(f"{plan_path} was planned from another scan than {scan_path} (it has changed "
+                             "since); run `r2d2 plan` again")
+    plan = plan_doc.model_dump() if plan_doc else None
+    return scan_doc.model_dump(), plan, scan_path
 
 
 def gather_facts(scan: dict[str, Any], plan: dict[str, Any] | None) -> Facts:

@@ -175,3 +175,94 @@ def test_containment_json_has_no_secret_even_if_a_library_quotes_it(lake: Path, 
     run_scan(str(lake), tmp_path / "out", ScanConfig())
     doc = json.loads((tmp_path / "out" / "containment.json").read_text())
     assert doc["lake"] == str(lake)
+
+
+# -- plans are data, not code -------------------------------------------------------------------
+
+@pytest.fixture
+def planned(lake: Path, tmp_path: Path) -> tuple[Path, Path]:
+    write_table(lake, "p", pa.table({"id": list(range(50)), "v": [i * 2 for i in range(50)]}))
+    write_table(lake, "c", pa.table({"id": list(range(10))}))
+    out = tmp_path / "out"
+    assert main(["scan", str(lake), "--out", str(out), "--quiet"]) == 0
+    assert main(["plan", str(out), "--out", str(out), "--quiet", "--config", str(_cheap(tmp_path))]) == 0
+    return lake, out
+
+
+def _cheap(tmp_path: Path) -> Path:
+    cfg = tmp_path / "plan.yaml"
+    cfg.write_text("storage_per_gb_month: 1000000.0\n")  # tiny tables: make deleting pay
+    return cfg
+
+
+def _tamper(out: Path, change) -> None:
+    doc = json.loads((out / "plan.json").read_text())
+    change(doc)
+    (out / "plan.json").write_text(json.dumps(doc))
+
+
+def test_tampered_recipe_sql_never_runs(planned: tuple[Path, Path], tmp_path: Path,
+                                        capsys: pytest.CaptureFixture) -> None:
+    lake, out = planned
+    evil = lake / "pwned.csv"
+    _tamper(out, lambda d: d["deletions"][0]["recipe"].update(sql=f"COPY (SELECT 1) TO '{evil}'"))
+    assert main(["rebuild", str(out), "c", "--out", str(tmp_path / "r")]) == 2
+    assert "single SELECT" in capsys.readouterr().err
+    _tamper(out, lambda d: d["deletions"][0]["recipe"].update(sql=f"SELECT * FROM read_csv('{lake}/x')"))
+    assert main(["rebuild", str(out), "c", "--out", str(tmp_path / "r")]) != 0
+    assert not evil.exists()
+
+
+@pytest.mark.parametrize("field, value", [("table", "../../x"), ("table", "/etc/x"), ("source", "../p")])
+def test_tampered_table_ids_are_refused(planned: tuple[Path, Path], tmp_path: Path, field: str, value: str) -> None:
+    _, out = planned
+    _tamper(out, lambda d: d["deletions"][0].update({field: value}))
+    assert main(["rebuild", str(out), "c" if field == "source" else value, "--out", str(tmp_path / "r" / "s")]) == 2
+    assert not (tmp_path / "x").exists()
+
+
+def test_tampered_selection_path_is_refused(planned: tuple[Path, Path], tmp_path: Path) -> None:
+    _, out = planned
+    _tamper(out, lambda d: d["deletions"][0]["recipe"].update(selection="selections/../../../etc/passwd.parquet"))
+    assert main(["rebuild", str(out), "c", "--out", str(tmp_path / "r")]) == 2
+
+
+def test_rebuild_and_plan_refuse_outputs_inside_the_lake(planned: tuple[Path, Path]) -> None:
+    lake, out = planned
+    before = sorted(lake.rglob("*"))
+    assert main(["rebuild", str(out), "c", "--out", str(lake)]) == 2  # would duplicate c's rows
+    assert main(["plan", str(out), "--out", str(lake / "plans"), "--quiet"]) == 2
+    assert sorted(lake.rglob("*")) == before
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d.pop("deletions"), lambda d: d["deletions"][0].pop("recipe"),
+    lambda d: d["deletions"][0].update(saved_bytes="lots"), lambda d: d.update(version=7),
+])
+def test_malformed_plans_are_usage_errors(planned: tuple[Path, Path], tmp_path: Path, change,
+                                          capsys: pytest.CaptureFixture) -> None:
+    _, out = planned
+    _tamper(out, change)
+    assert main(["rebuild", str(out), "c", "--out", str(tmp_path / "r")]) == 2
+    assert main(["report", str(out)]) == 2
+    assert "internal error" not in capsys.readouterr().err
+
+
+def test_malformed_containment_json_is_a_usage_error(planned: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+    _, out = planned
+    doc = json.loads((out / "containment.json").read_text())
+    doc["edges"].append({"parent": "nope", "child": "c", "status": "contained", "stage": "verify", "reason": ""})
+    (out / "containment.json").write_text(json.dumps(doc))
+    assert main(["plan", str(out), "--out", str(out), "--quiet"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_report_refuses_a_plan_of_another_scan(planned: tuple[Path, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    lake, out = planned
+    other = tmp_path / "other"
+    write_table(other, "t", pa.table({"x": [1]}))
+    assert main(["report", str(out)]) == 0
+    assert main(["scan", str(other), "--out", str(out), "--quiet"]) == 0  # rescanned into the same folder
+    assert main(["report", str(out)]) == 2
+    assert "run `r2d2 plan` again" in capsys.readouterr().err
