@@ -151,6 +151,13 @@ def explain_table(t: dict[str, Any], deletions: dict[str, Any], sources: dict[st
     return {"id": t["id"], "bytes": t["bytes"], "rows": t["rows"], "verdict": verdict, "why": why, "pairs": pairs}
 
 
+def circle_layout(graph: nx.DiGraph) -> dict[Any, tuple[float, float]]:
+    """Nodes evenly on the unit circle, in graph order (networkx's circular_layout needs numpy,
+    which the core install does not have)."""
+    n = len(graph)
+    return {node: (math.cos(2 * math.pi * i / n), math.sin(2 * math.pi * i / n)) for i, node in enumerate(graph)}
+
+
 def write_report(folder: Path) -> tuple[Path, Path]:
     """Write folder/report.html and folder/report.md; returns their paths."""
     scan, plan, _ = load_inputs(folder)
@@ -236,8 +243,12 @@ SCRIPT = """
     var input = document.querySelector('input[data-for="' + name + '"]');
     var count = document.querySelector('span[data-count="' + name + '"]');
     var body = table.tBodies[0];
-    var state = {q: params.get(prefix + 'q') || '', sort: params.get(prefix + 'sort') || '',
-                 dir: params.get(prefix + 'dir') || 'asc'};
+    var keys = Array.prototype.map.call(table.querySelectorAll('th[data-key]'),
+                                        function (th) { return th.getAttribute('data-key'); });
+    var wanted = params.get(prefix + 'sort') || '';
+    // A link may carry anything: only a column of this table sorts, only asc/desc orders.
+    var state = {q: params.get(prefix + 'q') || '', sort: keys.indexOf(wanted) >= 0 ? wanted : '',
+                 dir: params.get(prefix + 'dir') === 'desc' ? 'desc' : 'asc'};
     function apply() {
       var rows = Array.prototype.slice.call(body.rows);
       if (state.sort) {
@@ -381,7 +392,7 @@ def graph_svg(graph: nx.DiGraph) -> str:
     out = []
     for i, fam in enumerate(drawn):
         ox, oy = (i % columns) * cell, (i // columns) * cell
-        pos = nx.circular_layout(fam) if len(fam) > 2 else {n: (j * 1.2 - 0.6, 0) for j, n in enumerate(sorted(fam))}
+        pos = circle_layout(fam) if len(fam) > 2 else {n: (j * 1.2 - 0.6, 0) for j, n in enumerate(sorted(fam))}
         point = {n: (ox + cell / 2 + 55 * x, oy + cell / 2 + 55 * y) for n, (x, y) in pos.items()}
         for u, v, data in fam.edges(data=True):
             (x1, y1), (x2, y2) = point[u], point[v]

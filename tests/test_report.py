@@ -142,3 +142,13 @@ def test_markdown_report_has_the_same_facts(reported: Path) -> None:
         assert d["table"].replace("<", "&lt;").replace(">", "&gt;") in text
     assert HOSTILE not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
     assert "## Deletions" in text and "## Run" in text and "| verify |" in text
+
+
+@needs_chromium
+def test_a_crafted_sort_link_does_not_stop_the_page(reported: Path) -> None:
+    """`?sort="]` made querySelector throw and the script stop: filtering must still run after it."""
+    plan = json.loads((reported / "plan.json").read_text())
+    needle = plan["deletions"][0]["table"].split("/")[-1]
+    rows = render(reported / "report.html", f'?sort=%22%5D&dir=%3Cx%3E&q={needle}').rows["deletions"]
+    visible = [r for r in rows if not r["hidden"]]
+    assert 0 < len(visible) < len(rows)
