@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from r2d2.errors import LakeNotFoundError
 from r2d2.partition import parse_partition_folder
 from r2d2.storage import Entry, Lake
 
@@ -27,42 +28,43 @@ class TableRef:
     files: list[Entry] = field(default_factory=list)
     partitions: list[dict[str, str | None]] = field(default_factory=list)
     error: str | None = None
+    links: list[str] = field(default_factory=list)  # symbolic links met inside the table's folders
 
 
 def is_hidden(name: str) -> bool:
     return name.startswith(("_", "."))
 
 
-def looks_like_parquet(name: str) -> bool:
-    """Spark writes `part-…snappy.parquet`, Hive writes extensionless `000000_0`."""
-    lower = name.lower()
-    return lower.endswith(PARQUET_SUFFIXES) or "." not in name
-
-
 def discover_tables(lake: Lake) -> tuple[list[TableRef], list[str]]:
-    """Every table under the lake root, sorted by id, and warnings about what was passed over."""
+    """Every table under the lake root, sorted by id, and warnings about what was passed over.
+
+    The walk keeps its own stack (a lake may nest folders thousands deep). Raises
+    LakeNotFoundError when the root itself is a Delta table or cannot be listed."""
     tables: list[TableRef] = []
     warnings: list[str] = []
-    _walk(lake, lake.path, tables, warnings)
+    stack = [lake.path]
+    while stack:
+        stack.extend(reversed(_visit(lake, stack.pop(), tables, warnings)))
     return sorted(tables, key=lambda t: t.id), warnings
 
 
-def _walk(lake: Lake, path: str, tables: list[TableRef], warnings: list[str]) -> None:
+def _visit(lake: Lake, path: str, tables: list[TableRef], warnings: list[str]) -> list[str]:
+    """Look at one folder: record the table it is, or return the sub-folders to walk into."""
     table_id = lake.relative(path)
+    links: list[str] = []
     try:
-        entries = lake.list_dir(path)
+        entries = lake.list_dir(path, links)
     except OSError as exc:
-        if table_id:
-            tables.append(TableRef(table_id, "unknown", path, error=f"cannot list folder: {exc}"))
-        else:
-            warnings.append(f"cannot list the lake root: {exc}")
-        return
+        if not table_id:
+            raise LakeNotFoundError(f"lake root {lake.uri} cannot be listed: {exc}") from exc
+        tables.append(TableRef(table_id, "unknown", path, error=f"cannot list folder: {exc}"))
+        return []
     if any(e.is_dir and e.name == "_delta_log" for e in entries):
         if not table_id:
-            warnings.append("the lake root is itself a Delta table; point r2d2 at the folder that holds it")
-            return
+            raise LakeNotFoundError(f"lake root {lake.uri} is itself a Delta table; point r2d2 at the folder "
+                                    "that holds the tables")
         tables.append(TableRef(table_id, "delta", path))
-        return
+        return []
     visible = [e for e in entries if not is_hidden(e.name)]
     files = [e for e in visible if not e.is_dir]
     partition_dirs = [e for e in visible if e.is_dir and parse_partition_folder(e.name)]
@@ -71,9 +73,17 @@ def _walk(lake: Lake, path: str, tables: list[TableRef], warnings: list[str]) ->
         if not table_id:
             warnings.append(f"{len(files)} file(s) directly in the lake root are not in a table folder; skipped")
         else:
-            tables.append(_parquet_table(lake, table_id, path, files, partition_dirs))
-    for sub in other_dirs:
-        _walk(lake, sub.path, tables, warnings)
+            ref = _parquet_table(lake, table_id, path, files, partition_dirs)
+            tables.append(ref)
+            ref_links = links + ref.links
+            if ref_links:  # the table would silently lose what the link holds
+                problem = (f"holds symbolic link {lake.relative(ref_links[0])}, which r2d2 does not follow; "
+                           "its rows would be incomplete")
+                ref.error = f"{ref.error}; {problem}" if ref.error else problem
+            return [sub.path for sub in other_dirs]
+    for link in links:
+        warnings.append(f"skipped symbolic link {lake.relative(link) or link}: r2d2 does not follow links")
+    return [sub.path for sub in other_dirs]
 
 
 def _parquet_table(lake: Lake, table_id: str, path: str, files: list[Entry],
@@ -84,9 +94,10 @@ def _parquet_table(lake: Lake, table_id: str, path: str, files: list[Entry],
     if files and partition_dirs:
         problems.append(f"holds both data files ({files[0].name}) and partition folders ({partition_dirs[0].name})")
     for d in partition_dirs:
-        _collect_partition(lake, d, {}, found, problems)
-    data = [(f, p) for f, p in found if looks_like_parquet(f.name)]
-    other = [f for f, _ in found if not looks_like_parquet(f.name)]
+        _collect_partition(lake, d, {}, found, problems, ref.links)
+    found.sort(key=lambda fp: fp[0].path)
+    data = [(f, p) for f, p in found if _is_data(lake, f)]
+    other = [f for f, _ in found if not _is_data(lake, f)]
     key_sets = {tuple(p) for _, p in data}
     if len(key_sets) > 1:
         problems.append("partition folders nest inconsistently: " + " vs ".join("/".join(k) or "(none)"
@@ -103,24 +114,43 @@ def _parquet_table(lake: Lake, table_id: str, path: str, files: list[Entry],
     return ref
 
 
-def _collect_partition(lake: Lake, folder: Entry, values: dict[str, str | None],
-                       found: list[tuple[Entry, dict[str, str | None]]], problems: list[str]) -> None:
-    parsed = parse_partition_folder(folder.name)
-    if parsed is None:  # only partition folders are passed in
-        return
-    key, value = parsed
-    here = {**values, key: value}
+def _is_data(lake: Lake, entry: Entry) -> bool:
+    """A Parquet data file: named so, or extensionless (Hive) and ending with Parquet's magic."""
+    lower = entry.name.lower()
+    if lower.endswith(PARQUET_SUFFIXES):
+        return True
+    if "." in entry.name:
+        return False
     try:
-        entries = lake.list_dir(folder.path)
-    except OSError as exc:
-        problems.append(f"cannot list {folder.path}: {exc}")
-        return
-    for e in entries:
-        if is_hidden(e.name):
+        return lake.is_parquet(entry.path, entry.size)
+    except OSError:
+        return True  # unreadable: profile reports it, naming the file
+
+
+def _collect_partition(lake: Lake, top: Entry, values: dict[str, str | None],
+                       found: list[tuple[Entry, dict[str, str | None]]], problems: list[str],
+                       links: list[str]) -> None:
+    """Every file under partition folder `top`, with its partition values (an explicit stack:
+    partition folders may nest deeply)."""
+    stack = [(top, values)]
+    while stack:
+        folder, above = stack.pop()
+        parsed = parse_partition_folder(folder.name)
+        if parsed is None:  # only partition folders are stacked
             continue
-        if not e.is_dir:
-            found.append((e, here))
-        elif parse_partition_folder(e.name):
-            _collect_partition(lake, e, here, found, problems)
-        else:
-            problems.append(f"folder {e.name} inside partition folder {folder.name} is not key=value")
+        key, value = parsed
+        here = {**above, key: value}
+        try:
+            entries = lake.list_dir(folder.path, links)
+        except OSError as exc:
+            problems.append(f"cannot list {folder.path}: {exc}")
+            continue
+        for e in reversed(entries):
+            if is_hidden(e.name):
+                continue
+            if not e.is_dir:
+                found.append((e, here))
+            elif parse_partition_folder(e.name):
+                stack.append((e, here))
+            else:
+                problems.append(f"folder {e.name} inside partition folder {folder.name} is not key=value")

@@ -7,6 +7,7 @@ Partition keys become columns typed the way Spark infers them (see `r2d2.partiti
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -157,9 +158,14 @@ def _unify(table_id: str, paths: list[str], schemas: list[pa.Schema]) -> pa.Sche
 
 
 def _delta_file_path(location: str, rel: str) -> str:
+    """An add action's path (percent-encoded, relative to the table, or an absolute URI) as a
+    file system path, `..` segments resolved so that the caller can check where it leads."""
     if "://" in rel:
-        return rel.split("://", 1)[1] if rel.startswith("file://") else rel
-    return location.rstrip("/") + "/" + unquote(rel)
+        path = unquote(rel.split("://", 1)[1]) if rel.startswith("file://") else rel.split("://", 1)[1]
+    else:
+        path = location.rstrip("/") + "/" + unquote(rel)
+    return posixpath.normpath(path) if path.startswith("/") else "/".join(
+        p for p in posixpath.normpath("/" + path).split("/") if p)
 
 
 # Delta reader features that do not change how a live file's rows read from Parquet.
@@ -201,8 +207,11 @@ def profile_delta(lake: Lake, ref: TableRef, config: ScanConfig) -> TableProfile
             raw = actions.column(f"partition.{name}")[i].as_py() if f"partition.{name}" in actions.column_names \
                 else None
             values[name] = None if raw is None else pa.scalar(raw).cast(ptype).as_py()
-        profile.files.append(DataFile(_delta_file_path(ref.location, path),
-                                      int(actions.column("size_bytes")[i].as_py()), values))
+        file_path = _delta_file_path(ref.location, path)
+        if not lake.contains(file_path):  # a crafted log must not make r2d2 read outside the lake
+            raise TableReadError(f"Delta log lists file {path}, which is outside the lake root; r2d2 reads "
+                                 "nothing outside it", table=ref.id)
+        profile.files.append(DataFile(file_path, int(actions.column("size_bytes")[i].as_py()), values))
     profile.bytes = sum(f.bytes for f in profile.files)
     if not rows_known:
         # The log lacks record counts: fall back to the files' footers (still no data pages).

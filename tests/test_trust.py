@@ -266,3 +266,83 @@ def test_report_refuses_a_plan_of_another_scan(planned: tuple[Path, Path], tmp_p
     assert main(["scan", str(other), "--out", str(out), "--quiet"]) == 0  # rescanned into the same folder
     assert main(["report", str(out)]) == 2
     assert "run `r2d2 plan` again" in capsys.readouterr().err
+
+
+# -- weak behaviours: clear errors, nothing lost -----------------------------------------------
+
+def test_deeply_nested_folders_do_not_lose_the_scan(lake: Path) -> None:
+    deep = lake
+    for _ in range(1100):  # one level at a time (os.makedirs recurses); one-letter names stay below PATH_MAX
+        deep = deep / "a"
+        deep.mkdir()
+    write_table(lake, "top", pa.table({"x": [1, 2]}))
+    write_table(lake, "top2", pa.table({"x": [1]}))
+    result = run_scan(str(lake), None, ScanConfig())
+    assert {t.id for t in result.tables} == {"top", "top2"}
+
+
+def test_symbolic_links_are_reported(lake: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    write_table(outside, "x", pa.table({"v": [9]}))
+    write_table(lake / "t", "k=1", pa.table({"v": [1]}))
+    (lake / "t" / "k=2").symlink_to(outside / "x", target_is_directory=True)  # a partition behind a link
+    (lake / "elsewhere").symlink_to(outside, target_is_directory=True)
+    result = run_scan(str(lake), None, ScanConfig())
+    errors = {t.id: t.error for t in result.tables}
+    assert "symbolic link" in (errors["t"] or "")
+    assert any("symbolic link elsewhere" in w for w in result.warnings)
+
+
+def test_a_delta_table_as_the_lake_root_is_a_usage_error(lake: Path, tmp_path: Path) -> None:
+    from deltalake import write_deltalake
+
+    write_deltalake(str(lake / "d"), pa.table({"x": [1]}))
+    assert main(["scan", str(lake / "d"), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+
+
+def test_delta_paths_outside_the_lake_are_never_read(lake: Path) -> None:
+    from deltalake import write_deltalake
+
+    write_deltalake(str(lake / "d"), pa.table({"x": [1]}))
+    log = next((lake / "d" / "_delta_log").glob("*.json"))
+    text = log.read_text()
+    name = json.loads(next(line for line in text.splitlines() if '"add"' in line))["add"]["path"]
+    for bad in ("../../../etc/passwd", "file:///etc/passwd"):
+        log.write_text(text.replace(json.dumps(name), json.dumps(bad)))
+        result = run_scan(str(lake), None, ScanConfig())
+        assert "outside the lake root" in (result.tables[0].error or ""), bad
+
+
+def test_extensionless_junk_is_not_parquet(lake: Path) -> None:
+    write_table(lake, "t", pa.table({"x": [1]}))
+    (lake / "t" / "README").write_text("not data")
+    (lake / "junk").mkdir()
+    (lake / "junk" / "NOTES").write_text("not data either")
+    write_table(lake, "hive", pa.table({"x": [1]}), name="000000_0")
+    errors = {t.id: t.error for t in run_scan(str(lake), None, ScanConfig()).tables}
+    assert "mixed formats: README" in (errors["t"] or "")
+    assert "holds no Parquet data files" in (errors["junk"] or "")
+    assert errors["hive"] is None
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from r2d2 import output
+
+    def full(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(output.os, "chmod", full)  # fails after the data is written, like a full disk
+    with pytest.raises(OSError):
+        output.write_atomic(tmp_path / "containment.json", "{}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_pipe_is_not_an_error(lake: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    write_table(lake, "t", pa.table({"x": [1]}))
+    cmd = (f"{sys.executable} -m r2d2.cli scan {lake} --out {tmp_path / 'o'} | head -c 1 >/dev/null; "
+           "echo ${PIPESTATUS[0]}")
+    done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "0" and "Broken pipe" not in done.stderr

@@ -149,13 +149,15 @@ class Lake:
         root = self.path.rstrip("/")
         return path[len(root) :].strip("/") if path.startswith(root) else path
 
-    def list_dir(self, path: str) -> list[Entry]:
-        """The folder's direct entries. Symbolic links are left out: a scan never follows a path
-        out of the lake root (DESIGN §3, discover)."""
+    def list_dir(self, path: str, links: list[str] | None = None) -> list[Entry]:
+        """The folder's direct entries. Symbolic links are left out, and added to `links` when
+        given: a scan never follows a path out of the lake root (DESIGN §3, discover)."""
         infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=False))
         entries = []
         for info in infos:
             if self.is_local and os.path.islink(info.path):
+                if links is not None:
+                    links.append(info.path)
                 continue
             if info.type == pafs.FileType.Directory:
                 entries.append(Entry(info.base_name, info.path, True, 0))
@@ -199,6 +201,17 @@ class Lake:
             return pq.ParquetFile(TailOnlyFile(size, footer + trailer)).metadata
         except (OSError, pa.ArrowException) as exc:
             raise TableReadError(f"{path} has a corrupt Parquet footer: {exc}", path=path) from exc
+
+    def is_parquet(self, path: str, size: int) -> bool:
+        """Whether a file ends with Parquet's magic (4 bytes read): how an extensionless file
+        (Hive writes `000000_0`) is told from junk beside the data."""
+        if size < 12:
+            return False
+        with self.fs.open_input_file(path) as raw:
+            raw.seek(size - 4)
+            tail = raw.read(4)
+        self.counter.add(len(tail))
+        return tail in (b"PAR1", b"PARE")
 
     def size(self, path: str) -> int:
         return self.fs.get_file_info(path).size or 0
