@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO   := .demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo spark-demo test lint bench clean
+.PHONY: help setup demo spark-demo test test-core lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -44,8 +44,12 @@ spark-demo: setup ## scan the demo lake with spark-submit --master local[2] (the
 	  --spark-conf conf/spark/local.yaml
 	@echo "containment (Spark engine): $(DEMO)/spark-out/containment.json"
 
-test: setup ## run every test (pytest)
+test: setup ## run the core-install check, then every test (pytest)
+	$(MAKE) --no-print-directory test-core
 	$(BIN)/python -m pytest
+
+test-core: ## pip install . alone into a fresh venv, then scan -> plan -> report -> rebuild a small lake
+	PYTHON=$(PYTHON) bash tests/core/check_core_install.sh
 
 lint: setup ## ruff and mypy
 	$(BIN)/ruff check r2d2 tests benchmarks

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The core install works alone: a fresh venv with `pip install .` (no extras), then scan -> plan ->
+# report -> rebuild on a small lake. Run by `make test` (target test-core).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PYTHON=${PYTHON:-python3}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$PYTHON" -m venv "$work/venv"
+"$work/venv/bin/python" -m pip install --quiet --upgrade pip
+"$work/venv/bin/python" -m pip install --quiet .
+bin="$work/venv/bin"
+"$bin/python" - "$work/lake" <<'PY'
+import sys, pathlib
+import pyarrow as pa, pyarrow.parquet as pq
+root = pathlib.Path(sys.argv[1])
+for name, rows in {"sales/all": range(200), "sales/recent": range(150, 200), "other": range(5)}.items():
+    (root / name).mkdir(parents=True)
+    pq.write_table(pa.table({"id": list(rows), "amount": [i * 1.5 for i in rows]}), root / name / "part-0.parquet")
+PY
+printf 'storage_per_gb_month: 1000000.0\n' > "$work/plan.yaml"  # tiny tables: make deleting pay
+"$bin/r2d2" scan "$work/lake" --out "$work/out" --quiet
+"$bin/r2d2" plan "$work/out" --out "$work/out" --config "$work/plan.yaml" --quiet
+"$bin/r2d2" report "$work/out" > /dev/null
+"$bin/r2d2" rebuild "$work/out" sales/recent --out "$work/restored"
+"$bin/python" - "$work" <<'PY'
+import json, sys, pathlib
+work = pathlib.Path(sys.argv[1])
+plan = json.loads((work / "out" / "plan.json").read_text())
+assert [d["table"] for d in plan["deletions"]] == ["other", "sales/recent"], plan["deletions"]
+assert (work / "out" / "report.html").stat().st_size > 1000
+import pyarrow.parquet as pq
+assert pq.read_table(work / "restored" / "sales" / "recent" / "part-00000.parquet").num_rows == 50
+PY
+echo "core install check: scan, plan, report and rebuild work on `pip install .` alone"
