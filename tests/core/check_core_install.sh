@@ -32,4 +32,4 @@ assert (work / "out" / "report.html").stat().st_size > 1000
 import pyarrow.parquet as pq
 assert pq.read_table(work / "restored" / "sales" / "recent" / "part-00000.parquet").num_rows == 50
 PY
-echo "core install check: scan, plan, report and rebuild work on `pip install .` alone"
+echo 'core install check: scan, plan, report and rebuild work on pip install . alone'
