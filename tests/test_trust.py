@@ -346,3 +346,22 @@ def test_a_closed_pipe_is_not_an_error(lake: Path, tmp_path: Path) -> None:
            "echo ${PIPESTATUS[0]}")
     done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "0" and "Broken pipe" not in done.stderr
+
+
+def test_a_page_failing_its_checksum_is_an_error_not_data(lake: Path) -> None:
+    import pyarrow.parquet as pq
+
+    (lake / "p").mkdir()
+    (lake / "c").mkdir()
+    values = list(range(1000, 3000))
+    pq.write_table(pa.table({"x": values}), lake / "p" / "part-0.parquet", write_page_checksum=True,
+                   compression="none", use_dictionary=False, write_statistics=False)
+    pq.write_table(pa.table({"x": values[:10]}), lake / "c" / "part-0.parquet")
+    path = lake / "p" / "part-0.parquet"
+    data = bytearray(path.read_bytes())
+    data[4 + 40] ^= 0xFF  # a byte inside the first data page's values
+    path.write_bytes(bytes(data))
+    result = run_scan(str(lake), None, ScanConfig(sample_rows=0))
+    errors = {t.id: t.error for t in result.tables}
+    assert errors["p"] and "CRC" in errors["p"].upper(), errors
+    assert all("p" not in (e.parent, e.child) for e in result.edges)
