@@ -19,7 +19,6 @@ each case), because Spark's inference leans on Java parsers whose corners differ
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from collections.abc import Iterable
 from decimal import Decimal
@@ -182,13 +181,11 @@ def parse_partition_value(raw: str | None, dtype: pa.DataType) -> Any:
     if pa.types.is_integer(dtype):
         return int(raw)
     if pa.types.is_decimal(dtype):
-        value = _big_decimal_integer(raw)
-        return Decimal(value if value is not None else int(raw))
+        integral = _big_decimal_integer(raw)
+        return Decimal(integral if integral is not None else int(raw))
     if pa.types.is_floating(dtype):
-        value = _java_double(raw)
-        if value is None:  # an int/long widened to double
-            value = float(int(raw))
-        return value if not math.isnan(value) else math.nan
+        number = _java_double(raw)
+        return float(int(raw)) if number is None else number  # None: an int/long widened to double
     if pa.types.is_timestamp(dtype):
         moment = _timestamp(raw)
         if moment is None:

@@ -359,7 +359,7 @@ def rebuild_table(plan_path: Path, table_id: str, out_dir: Path) -> tuple[Path, 
     target = confine(out_dir, f"{table_id}/part-00000.parquet", "table id")
     refuse_inside_lake(plan.lake, target, "rebuilt table")
     recipe = deletion.recipe.model_dump()
-    deletion = deletion.model_dump()
+    source = deletion.source
     try:
         schema = schema_from_recipe(recipe["arrow_schema"])
     except (ValueError, pa.ArrowException) as exc:
@@ -368,14 +368,14 @@ def rebuild_table(plan_path: Path, table_id: str, out_dir: Path) -> tuple[Path, 
     selection = confine(plan_file.parent, recipe["selection"], "selection file") if recipe.get("selection") else None
     con = recipe_connection()
     try:
-        rebuilt = run_recipe(con, tables.lake, tables.profile(deletion["source"]), recipe["sql"], schema, selection)
+        rebuilt = run_recipe(con, tables.lake, tables.profile(source), recipe["sql"], schema, selection)
         fingerprint = table_fingerprint(con, rebuilt, schema)
     except (duckdb.Error, pa.ArrowException) as exc:
-        raise R2D2Error(f"rebuilding {table_id} from {deletion['source']} failed: {exc}") from exc
+        raise R2D2Error(f"rebuilding {table_id} from {source} failed: {exc}") from exc
     if fingerprint != recipe["fingerprint"]:
         raise R2D2Error(f"rebuilt {table_id} does not match the plan: {rebuilt.num_rows} rows, fingerprint "
                         f"{fingerprint}; the plan recorded {recipe['rows']} rows, {recipe['fingerprint']}. "
-                        f"Has {deletion['source']} changed since the plan?")
+                        f"Has {source} changed since the plan?")
     target.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(rebuilt, target)
     return target, rebuilt.num_rows
