@@ -170,7 +170,7 @@ def test_paths_inside_and_confined(tmp_path: Path) -> None:
     assert confine(tmp_path, "sales/2024", "table id") == tmp_path / "sales" / "2024"
 
 
-def test_containment_json_has_no_secret_even_if_a_library_quotes_it(lake: Path, tmp_path: Path) -> None:
+def test_containment_json_records_the_absolute_lake(lake: Path, tmp_path: Path) -> None:
     write_table(lake, "t", pa.table({"x": [1]}))
     run_scan(str(lake), tmp_path / "out", ScanConfig())
     doc = json.loads((tmp_path / "out" / "containment.json").read_text())
