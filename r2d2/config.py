@@ -98,9 +98,6 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     return validated(ScanConfig, values, f"config file {path}" if path is not None else "settings")
 
 
-SOLVERS = ("auto", "cbc", "highs", "greedy")
-
-
 class TableOverride(_Settings):
     """Settings for the tables whose id matches `match` (an id or a glob)."""
 

@@ -96,8 +96,9 @@ def _parquet_table(lake: Lake, table_id: str, path: str, files: list[Entry],
     for d in partition_dirs:
         _collect_partition(lake, d, {}, found, problems, ref.links)
     found.sort(key=lambda fp: fp[0].path)
-    data = [(f, p) for f, p in found if _is_data(lake, f)]
-    other = [f for f, _ in found if not _is_data(lake, f)]
+    is_data = [_is_data(lake, f) for f, _ in found]  # once: an extensionless file costs a read
+    data = [fp for fp, yes in zip(found, is_data) if yes]
+    other = [f for (f, _), yes in zip(found, is_data) if not yes]
     key_sets = {tuple(p) for _, p in data}
     if len(key_sets) > 1:
         problems.append("partition folders nest inconsistently: " + " vs ".join("/".join(k) or "(none)"

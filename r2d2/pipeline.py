@@ -302,7 +302,7 @@ def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, e
     """Scan a lake and (when `out_dir` is given: a folder or a URI) write its outputs there."""
     lake = open_lake(lake_uri)
     if out_dir is not None:
-        prepare_output(out_dir, lake.uri if not lake.is_local else lake.path)
+        prepare_output(out_dir, lake.uri)  # absolute for local lakes, without credentials
     runner = make_engine(engine, lake, config, **engine_options)
     try:
         result, graph = Scan(lake, config, runner, Progress(progress)).run()

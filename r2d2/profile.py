@@ -8,6 +8,7 @@ Partition keys become columns typed the way Spark infers them (see `r2d2.partiti
 from __future__ import annotations
 
 import posixpath
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -71,11 +72,12 @@ def profile_tables(lake: Lake, refs: list[TableRef], config: ScanConfig,
 def check_column_names(table_id: str, names: list[str]) -> None:
     """A table whose columns Spark could not tell apart (the same name twice, or names equal but for
     letter case) cannot take part in case-insensitive matching: it carries an error."""
+    counts = Counter(names)
     seen: dict[str, str] = {}
     for name in names:
         other = seen.setdefault(name_key(name), name)
-        if other == name and names.count(name) > 1:
-            raise TableReadError(f"column {name} appears {names.count(name)} times", table=table_id)
+        if counts[name] > 1:
+            raise TableReadError(f"column {name} appears {counts[name]} times", table=table_id)
         if other != name:
             raise TableReadError(f"columns {other} and {name} differ only by letter case; r2d2 matches names "
                                  "case-insensitively, as Spark does, and cannot tell them apart", table=table_id)
@@ -164,8 +166,7 @@ def _delta_file_path(location: str, rel: str) -> str:
         path = unquote(rel.split("://", 1)[1]) if rel.startswith("file://") else rel.split("://", 1)[1]
     else:
         path = location.rstrip("/") + "/" + unquote(rel)
-    return posixpath.normpath(path) if path.startswith("/") else "/".join(
-        p for p in posixpath.normpath("/" + path).split("/") if p)
+    return posixpath.normpath(path)
 
 
 # Delta reader features that do not change how a live file's rows read from Parquet.

@@ -53,20 +53,19 @@ def test_decimal_holding_a_doubles_value_equals_the_float(lake: Path) -> None:
 
 
 def test_sample_covers_every_parents_column_set(lake: Path) -> None:
-    """A child whose pairs compare different column sets (a column unsupported against one parent)
-    was sampled on the first pair's columns: a KeyError stopped the scan, or a wrong refutation."""
+    """A child whose pairs compare different column sets was sampled on the first pair's columns.
+    On the old main, d (decimal256) was uncomparable against a_wide only, so the sample held just
+    `id`, and b_narrow was refuted at the sample stage ("sampled row {id: 0} is not in the parent");
+    with the columns the other way round, a KeyError stopped the scan."""
     n = 4000
     ids = list(range(n))
-    nested = pa.array([[i] for i in ids])
-    write_table(lake, "child", pa.table({"id": ids[:100], "tag": pa.array([[i] for i in ids[:100]])}))
-    for name in ("p1", "p2"):
-        tag = nested if name == "p1" else pa.array([str(i) for i in ids])
-        write_table(lake, name, pa.table({"id": ids, "tag": tag}), row_group_size=500)
-    write_table(lake, "p3", pa.table({"id": ids, "tag": nested, "x": ids}), row_group_size=500)
+    d = [Decimal(i) / 4 for i in ids]
+    write_table(lake, "child", pa.table({"id": ids[:100], "d": pa.array(d[:100], pa.decimal128(10, 2))}))
+    write_table(lake, "a_wide", pa.table({"id": ids, "d": pa.array(d, pa.decimal256(40, 2))}), row_group_size=500)
+    write_table(lake, "b_narrow", pa.table({"id": ids, "d": pa.array(d, pa.decimal128(10, 2))}), row_group_size=500)
     edges = scan_edges(lake, sample_rows=16)
-    assert edges[("p1", "child")]["status"] == "unknown"  # nested values are not compared
-    assert edges[("p3", "child")]["status"] == "unknown"
-    assert ("p2", "child") not in edges  # tag's family differs: no candidate
+    assert edges[("a_wide", "child")]["status"] == "contained", edges[("a_wide", "child")]
+    assert edges[("b_narrow", "child")]["status"] == "contained", edges[("b_narrow", "child")]
 
 
 def test_late_failures_leave_no_edges(lake: Path) -> None:

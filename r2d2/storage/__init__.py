@@ -276,8 +276,5 @@ def open_lake(uri: str) -> Lake:
         raise LakeNotFoundError(f"lake root {uri} is not a folder; point r2d2 at the folder holding the tables")
     if isinstance(fs, pafs.LocalFileSystem) and not os.access(path, os.R_OK | os.X_OK):
         raise LakeNotFoundError(f"lake root {uri} cannot be listed: permission denied")
-    try:
-        fs.get_file_info(pafs.FileSelector(path, recursive=False))
-    except OSError as exc:
-        raise LakeNotFoundError(f"lake root {uri} cannot be listed: {scrub(str(exc), secrets)}") from exc
+    # An unlistable root is found by discover's first listing (LakeNotFoundError), not listed twice here.
     return Lake(uri=lake_uri(uri), fs=fs, path=path, secrets=secrets, options=_delta_options(original))
