@@ -146,7 +146,7 @@ def test_credentials_in_uris_are_redacted() -> None:
     uri = "s3://AKIAKEY:s3cr3t%2Fx@bucket/lake?region=eu-west-1&secret_key=zzz&endpoint_override=127.0.0.1:9"
     shown = redact_uri(uri)
     assert "AKIAKEY" not in shown and "s3cr3t" not in shown and "zzz" not in shown
-    assert shown == "s3://bucket/lake?region=eu-west-1&endpoint_override=127.0.0.1%3A9"
+    assert shown == "s3://bucket/lake?region=eu-west-1&endpoint_override=127.0.0.1:9"
     assert {"AKIAKEY", "s3cr3t%2Fx", "s3cr3t/x", "zzz"} <= set(uri_secrets(uri))
     azure = "abfss://container@account.dfs.core.windows.net/lake?account_key=abc123"
     assert redact_uri(azure) == "abfss://container@account.dfs.core.windows.net/lake"
@@ -154,7 +154,7 @@ def test_credentials_in_uris_are_redacted() -> None:
 
 def test_no_secret_reaches_stderr(capsys: pytest.CaptureFixture) -> None:
     assert main(["scan", "s3://AKIAKEY:topsecretvalue@no-such-bucket/lake?endpoint_override=127.0.0.1:1&scheme=http",
-                 "--out", "/tmp/r2d2-never", "--quiet"]) in (1, 2)
+                 "--out", "/tmp/r2d2-never", "--quiet"]) == 2  # an unreachable root is a usage error
     captured = capsys.readouterr()
     assert "topsecretvalue" not in captured.err + captured.out and "AKIAKEY" not in captured.err + captured.out
 

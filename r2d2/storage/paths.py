@@ -59,7 +59,7 @@ def redact_uri(text: str) -> str:
         else:
             netloc = host if parts.scheme not in _AZURE else f"{userinfo.split(':')[0]}@{host}"
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                       if not _SECRET_PARAM.search(k)])
+                       if not _SECRET_PARAM.search(k)], safe=":/")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
