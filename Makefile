@@ -2,18 +2,19 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements/lock.txt | cksum | cut -d' ' -f1)
+LOCK   := requirements/lock.txt
 DEMO   := .demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo spark-demo test test-core lint bench clean
+.PHONY: help setup demo spark-demo test test-core lint bench clean lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv, install r2d2 with its dev and data extras, and Debian's chromium for report tests
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@if command -v chromium >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing Debian's chromium for the report tests"; \
@@ -22,7 +23,7 @@ $(STAMP): pyproject.toml
 	else echo "note: chromium is not installed (needs root and apt-get); the browser report tests will skip"; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -50,6 +51,12 @@ test: setup ## run the core-install check, then every test (pytest)
 
 test-core: ## pip install . alone into a fresh venv, then scan -> plan -> report -> rebuild a small lake
 	PYTHON=$(PYTHON) bash tests/core/check_core_install.sh
+
+lock: ## re-resolve the newest versions pyproject.toml allows into requirements/lock.txt (then run make test)
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet '.[dev]'
+	{ sed -n '1,2p' $(LOCK); .lock-venv/bin/pip freeze --exclude-editable | grep -v '^r2d2'; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
+	rm -rf .lock-venv
 
 lint: setup ## ruff and mypy
 	$(BIN)/ruff check r2d2 tests benchmarks

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from r2d2.errors import LakeNotFoundError
-from r2d2.partition import parse_partition_folder
+from r2d2.partition import parse_partition_folder, partition_folder_problem
 from r2d2.storage import Entry, Lake
+from r2d2.storage.paths import unsafe_name
 
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pqt")
 
@@ -51,6 +52,10 @@ def discover_tables(lake: Lake) -> tuple[list[TableRef], list[str]]:
 def _visit(lake: Lake, path: str, tables: list[TableRef], warnings: list[str]) -> list[str]:
     """Look at one folder: record the table it is, or return the sub-folders to walk into."""
     table_id = lake.relative(path)
+    if unsafe_name(table_id):  # its id would carry the character into outputs, plans and terminals
+        warnings.append(f"skipped folder {table_id!r}: its name holds a control character or a backslash, "
+                        "which r2d2 does not put in a table id")
+        return []
     links: list[str] = []
     try:
         entries = lake.list_dir(path, links)
@@ -138,6 +143,10 @@ def _collect_partition(lake: Lake, top: Entry, values: dict[str, str | None],
         folder, above = stack.pop()
         parsed = parse_partition_folder(folder.name)
         if parsed is None:  # only partition folders are stacked
+            continue
+        problem = partition_folder_problem(folder.name)
+        if problem:
+            problems.append(problem)
             continue
         key, value = parsed
         here = {**above, key: value}

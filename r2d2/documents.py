@@ -9,12 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from r2d2.errors import UsageError
 from r2d2.storage.paths import check_relative
+
+
+# Counts as int64 holds them: a crafted 10**400 is a usage error, not an overflow deep in the planner.
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 class _Doc(BaseModel):
@@ -31,15 +35,15 @@ def _table_id(value: str) -> str:
 class ScanColumn(_Doc):
     name: str = Field(min_length=1)
     type: str
-    bytes: int = Field(0, ge=0)
+    bytes: Count = 0
 
 
 class ScanTable(_Doc):
     id: str
     format: str
-    rows: int = Field(ge=0)
-    bytes: int = Field(ge=0)
-    files: int = Field(0, ge=0)
+    rows: Count
+    bytes: Count
+    files: Count = 0
     columns: list[ScanColumn]
     error: str | None = None
 
@@ -56,10 +60,10 @@ class ScanEdge(_Doc):
 
 class ScanStage(_Doc):
     name: str
-    pairs_in: int = Field(ge=0)
-    pairs_out: int = Field(ge=0)
+    pairs_in: Count
+    pairs_out: Count
     seconds: float = Field(ge=0)
-    bytes_read: int = Field(ge=0)
+    bytes_read: Count
 
 
 class ScanDoc(_Doc):
@@ -69,13 +73,14 @@ class ScanDoc(_Doc):
     tables: list[ScanTable]
     edges: list[ScanEdge]
     stages: list[ScanStage]
+    warnings: list[str] = []  # absent from files written before r2d2 recorded them
 
 
 class Recipe(_Doc):
     kind: Literal["projection", "predicate", "selection", "row_selection"]
     sql: str = Field(min_length=1)
     verified: Literal[True]
-    rows: int = Field(ge=0)
+    rows: Count
     fingerprint: str
     arrow_schema: str
     selection: str | None = None
@@ -95,7 +100,7 @@ class Recipe(_Doc):
 class Deletion(_Doc):
     table: str
     source: str
-    saved_bytes: int = Field(ge=0)
+    saved_bytes: Count
     saved_per_month: float
     rebuild_seconds: float = Field(ge=0)
     recipe: Recipe

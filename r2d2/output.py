@@ -35,6 +35,7 @@ def result_json(result: ScanResult) -> dict[str, Any]:
                   for e in sorted(result.edges, key=lambda e: (e.parent, e.child))],
         "stages": [{"name": s.name, "pairs_in": s.pairs_in, "pairs_out": s.pairs_out, "seconds": s.seconds,
                     "bytes_read": s.bytes_read} for s in result.stages],
+        "warnings": list(result.warnings),  # what discover passed over (links, odd folders)
     }
 
 

@@ -56,14 +56,23 @@ def unescape_path_name(name: str) -> str:
 
 
 def parse_partition_folder(name: str) -> tuple[str, str | None] | None:
-    """`key=value` → (key, value), unescaped; Spark writes NULL as __HIVE_DEFAULT_PARTITION__ and
-    escapes '=' inside keys and values, so a folder with more than one '=' is not a partition."""
-    if name.count("=") != 1:
+    """`key=value` → (key, value), unescaped and split at the first '=' as Spark splits it (`a=b=c`
+    is a = 'b=c'); Spark writes NULL as __HIVE_DEFAULT_PARTITION__. An empty key or value is
+    returned as it is; Spark refuses to read such a folder (see `partition_folder_problem`)."""
+    if "=" not in name:
         return None
     key, _, value = name.partition("=")
-    if not key:
-        return None
     return unescape_path_name(key), (None if value == NULL_PARTITION else unescape_path_name(value))
+
+
+def partition_folder_problem(name: str) -> str | None:
+    """Why Spark refuses to read partition folder `name` (an empty column name or value), if it does."""
+    key, _, value = name.partition("=")
+    if not key:
+        return f"partition folder {name} has an empty column name, which Spark refuses to read"
+    if not value:
+        return f"partition folder {name} has an empty value, which Spark refuses to read"
+    return None
 
 
 def _java_int(raw: str, bits: int) -> int | None:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from r2d2.config import ScanConfig
 from r2d2.discover import discover_tables
 from r2d2.engines import Engine, make_engine
-from r2d2.errors import TableReadError
+from r2d2.errors import TableReadError, concise
 from r2d2.minmax import refute_by_minmax
 from r2d2.model import (
     CONTAINED,
@@ -285,16 +285,18 @@ class Scan:
         return "; ".join(parts)
 
 
-def scrub_result(result: ScanResult, secrets: list[str]) -> None:
-    """No credential the lake URI carried survives into a table error, a reason or a warning (a
-    library's message may quote the URI or its options)."""
-    if not secrets:
-        return
+def tidy_result(result: ScanResult, secrets: list[str]) -> None:
+    """Table errors, reasons and warnings as outputs show them: no credential the lake URI carried
+    (a library's message may quote the URI or its options), and library messages made concise (no
+    backtraces or advice blocks). Secrets go first, so that no cut leaves part of one."""
+    def tidy(text: str) -> str:
+        return concise(scrub(text, secrets))
+
     for table in result.tables:
-        table.error = None if table.error is None else scrub(table.error, secrets)
+        table.error = None if table.error is None else tidy(table.error)
     for edge in result.edges:
-        edge.reason = scrub(edge.reason, secrets)
-    result.warnings = [scrub(w, secrets) for w in result.warnings]
+        edge.reason = tidy(edge.reason)
+    result.warnings = [tidy(w) for w in result.warnings]
 
 
 def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, engine: str = "local",
@@ -308,7 +310,7 @@ def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, e
         result, graph = Scan(lake, config, runner, Progress(progress)).run()
     finally:
         runner.close()
-    scrub_result(result, lake.secrets)
+    tidy_result(result, lake.secrets)
     if out_dir is not None:
         write_outputs(result, graph, out_dir)
     return result

@@ -242,10 +242,12 @@ def _solve_component(tables: dict[str, PlanTable], edges: list[PlanEdge], solver
     x = {c: pulp.LpVariable(f"x_{i}", cat="Binary") for i, c in enumerate(children)}
     y = {(e.parent, e.child): pulp.LpVariable(f"y_{i}", cat="Binary") for i, e in enumerate(edges)}
     # Storage of kept tables is a constant minus what deleting saves.
-    # Costs in whole nano-dollars, solved to a zero gap: a small table saves ~1e-7 $ a month,
-    # which in dollars would sit below the solver's tolerances and be ignored.
-    problem += (pulp.lpSum(-_nano(tables[c].storage_cost) * x[c] for c in children)
-                + pulp.lpSum(_nano(e.rebuild_cost_per_month) * y[(e.parent, e.child)] for e in edges))
+    # Costs as whole units scaled so that the largest is ~1e11, solved to a zero gap: a small table
+    # saves ~1e-7 $ a month and two of them differ by far less, which in dollars (or any fixed unit)
+    # would sit below the solver's tolerances and be ignored.
+    unit = _cost_unit([tables[c].storage_cost for c in children] + [e.rebuild_cost_per_month for e in edges])
+    problem += (pulp.lpSum(-round(tables[c].storage_cost / unit) * x[c] for c in children)
+                + pulp.lpSum(round(e.rebuild_cost_per_month / unit) * y[(e.parent, e.child)] for e in edges))
     incoming: dict[str, list[Any]] = defaultdict(list)
     for e in edges:
         incoming[e.child].append(y[(e.parent, e.child)])
@@ -265,8 +267,12 @@ def _solve_component(tables: dict[str, PlanTable], edges: list[PlanEdge], solver
     return chosen, status == "Optimal"
 
 
-def _nano(dollars: float) -> int:
-    return round(dollars * 1e9)
+def _cost_unit(costs: list[float]) -> float:
+    """The dollars one objective unit stands for: the largest cost becomes 1e11 units, so each cost
+    is resolved to 1e-11 of the largest, and a model's sums (at most BATCH_EDGES edges and their
+    children) stay whole numbers a double holds exactly (below 2**53)."""
+    largest = max((abs(c) for c in costs), default=0.0)
+    return largest / 1e11 if largest > 0 else 1.0
 
 
 def choose_deletions(inputs: PlanInputs, config: PlanConfig) -> tuple[Solution, str | None]:

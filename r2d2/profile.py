@@ -7,14 +7,18 @@ Partition keys become columns typed the way Spark infers them (see `r2d2.partiti
 
 from __future__ import annotations
 
+import os
 import posixpath
+import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 
 from r2d2.config import ScanConfig
 from r2d2.discover import TableRef
@@ -179,10 +183,46 @@ def profile_delta(lake: Lake, ref: TableRef, config: ScanConfig) -> TableProfile
     from deltalake import DeltaTable  # imported here: only Delta lakes pay for it
 
     profile = TableProfile(ref.id, "delta", ref.location)
-    try:
-        table = DeltaTable(lake.table_uri(ref.location), storage_options=lake.storage_options() or None)
-    except Exception as exc:
-        raise TableReadError(f"cannot read Delta log of {ref.location}: {exc}", table=ref.id) from exc
+    with _delta_log_view(lake, ref) as uri:
+        try:
+            table = DeltaTable(uri, storage_options=lake.storage_options() or None)
+        except Exception as exc:
+            raise TableReadError(f"cannot read Delta log of {ref.location}: {exc}", table=ref.id) from exc
+        return _profile_delta_table(lake, ref, table, profile, config)
+
+
+@contextmanager
+def _delta_log_view(lake: Lake, ref: TableRef) -> Iterator[str]:
+    """A URI deltalake can open for the table. deltalake decodes `%XX` in a table URI (locally
+    even twice, and through a link too), so a folder named `sales%20eu` cannot be opened by its own
+    path: such a table's log is read from a copy of its `_delta_log` in a temporary folder of
+    r2d2's, outside the lake. Data file paths never come from deltalake's URIs (they are joined to
+    the table's location, see `_delta_file_path`), so the copy changes nothing else."""
+    location = ref.location
+    if "%" not in location:
+        yield lake.table_uri(location)
+        return
+    with tempfile.TemporaryDirectory(prefix="r2d2-delta-") as tmp:
+        view = os.path.join(tmp, "table")
+        try:
+            _copy_log(lake, location.rstrip("/") + "/_delta_log", os.path.join(view, "_delta_log"))
+        except OSError as exc:
+            raise TableReadError(f"cannot read Delta log of {location}: {exc}", table=ref.id) from exc
+        yield view
+
+
+def _copy_log(lake: Lake, log: str, target: str) -> None:
+    for info in lake.fs.get_file_info(pafs.FileSelector(log, recursive=True)):
+        if info.type != pafs.FileType.File:
+            continue
+        local = os.path.join(target, *posixpath.relpath(info.path, log).split("/"))
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        with lake.fs.open_input_stream(info.path) as src, open(local, "wb") as dst:
+            dst.write(src.read())
+
+
+def _profile_delta_table(lake: Lake, ref: TableRef, table: Any, profile: TableProfile,
+                         config: ScanConfig) -> TableProfile:
     protocol = table.protocol()
     features = set(protocol.reader_features or [])
     # Column mapping is on through the table's configuration even at reader version 2, where no
@@ -251,6 +291,6 @@ def profile_delta(lake: Lake, ref: TableRef, config: ScanConfig) -> TableProfile
 def _delta_log_bytes(lake: Lake, location: str) -> int:
     """deltalake reads the log itself; count the log files it may fetch (an upper bound)."""
     try:
-        return sum(e.size for e in lake.list_dir(lake.join(location, "_delta_log")) if not e.is_dir)
+        return sum(e.size for e in lake.list_dir(location.rstrip("/") + "/_delta_log") if not e.is_dir)
     except OSError:
         return 0

@@ -15,6 +15,7 @@ from deltalake import write_deltalake
 from r2d2.config import ScanConfig
 from r2d2.discover import discover_tables
 from r2d2.partition import infer_partition_type, parse_partition_folder, parse_partition_value
+from r2d2.pipeline import run_scan
 from r2d2.profile import profile_tables
 from r2d2.storage import open_lake
 from tests.conftest import write_table
@@ -57,10 +58,22 @@ def test_partition_values_parse_as_spark_reads_them(raw: str, dtype: pa.DataType
 
 @pytest.mark.parametrize("name, parsed", [
     ("k=a%2Fb", ("k", "a/b")), ("k=a%20", ("k", "a ")), ("k=%2", ("k", "%2")), ("k=%C3%A9", ("k", "\u00c3\u00a9")),
-    ("k=__HIVE_DEFAULT_PARTITION__", ("k", None)), ("a=b=c", None),
+    ("k=__HIVE_DEFAULT_PARTITION__", ("k", None)), ("a=b=c", ("a", "b=c")), ("a", None),
 ])
 def test_partition_folders_unescape_as_spark(name: str, parsed: tuple | None) -> None:
-    assert parse_partition_folder(name) == parsed
+    assert parse_partition_folder(name) == parsed  # checked against Spark 4.3: a=b=c reads as a = 'b=c'
+
+
+def test_partition_folders_spark_refuses_make_the_table_an_error(lake: Path) -> None:
+    """Spark 4.3 refuses `p=` (EMPTY_PARTITION_COLUMN_VALUE) and `=x` (EMPTY_PARTITION_COLUMN_NAME);
+    the old main read `p=` as the string '' and `=x` as a nested table."""
+    t = pa.table({"v": [1]})
+    for folder in ("empty_value/p=1", "empty_value/p=", "empty_name/=x", "two_signs/a=b=c"):
+        write_table(lake, folder, t)
+    errors = {t.id: t.error for t in run_scan(str(lake), None, ScanConfig()).tables}
+    assert "empty value" in (errors["empty_value"] or "")
+    assert "empty column name" in (errors["empty_name"] or "")
+    assert errors["two_signs"] is None
 
 
 def test_hive_partitions_become_columns_and_junk_is_ignored(lake: Path) -> None:
@@ -148,7 +161,10 @@ def test_profile_reads_only_footers(lake: Path) -> None:
     assert root.counter.total < 0.01 * sum(f.size for r in refs for f in r.files)
 
 
-def test_a_folder_with_several_equals_signs_is_a_table_not_a_partition(lake: Path) -> None:
+def test_a_folder_with_several_equals_signs_is_a_partition_split_at_the_first(lake: Path) -> None:
+    """As Spark reads it (checked against Spark 4.3): the folder is partition `<img src` = 'x onerror=alert(1)>'."""
     write_table(lake, "odd/<img src=x onerror=alert(1)>", pa.table({"x": [1]}))
     write_table(lake, "dates/day=2024-01-01", pa.table({"x": [1]}))
-    assert sorted(profiles(lake)) == ["dates", "odd/<img src=x onerror=alert(1)>"]
+    found = profiles(lake)
+    assert sorted(found) == ["dates", "odd"]
+    assert [c.name for c in found["odd"].columns] == ["x", "<img src"]

@@ -65,6 +65,17 @@ def test_scan_over_s3_equals_local(s3_endpoint: str, lake: Path, tmp_path: Path)
     assert remote[("sales/all", "sales/by_name")]["status"] == "contained"
 
 
+def test_delta_folders_named_with_percent_escapes_over_s3(s3_endpoint: str, lake: Path, tmp_path: Path) -> None:
+    from tests.test_trust import write_percent_named_delta
+
+    write_percent_named_delta(lake)
+    upload(s3_endpoint, "percent-bucket", lake, "w")
+    uri = f"s3://percent-bucket/w?endpoint_override={s3_endpoint}&scheme=http&region=us-east-1"
+    edges = scan_edges(uri, tmp_path / "out")
+    assert edges[("all%2Fof%25it", "sales%20eu")]["status"] == "contained"
+    assert edges[("sales%20eu", "all%2Fof%25it")]["status"] == "not_contained"
+
+
 def test_missing_bucket_exits_2(s3_endpoint: str, tmp_path: Path) -> None:
     uri = f"s3://no-such-bucket/x?endpoint_override={s3_endpoint}&scheme=http&region=us-east-1"
     assert main(["scan", uri, "--out", str(tmp_path / "o"), "--quiet"]) == 2

@@ -83,6 +83,24 @@ def test_late_failures_leave_no_edges(lake: Path) -> None:
     assert any((e.parent, e.child) == ("copy", "c") and e.status == "contained" for e in result.edges)
 
 
+def write_percent_named_delta(lake: Path) -> None:
+    """Delta tables in folders whose names hold `%XX` (deltalake cannot even write there: it decodes
+    the path, so the table is written elsewhere and renamed; its log holds relative paths)."""
+    from deltalake import write_deltalake
+
+    write_deltalake(str(lake / "tmp"), pa.table({"x": [1, 2, 3]}), partition_by=None)
+    (lake / "tmp").rename(lake / "sales%20eu")
+    write_deltalake(str(lake / "tmp"), pa.table({"x": [1, 2, 3, 4]}))
+    (lake / "tmp").rename(lake / "all%2Fof%25it")
+
+
+def test_delta_folders_named_with_percent_escapes_are_read(lake: Path) -> None:
+    write_percent_named_delta(lake)
+    edges = scan_edges(lake)  # before: "cannot read Delta log ... File not found: .../sales eu/_delta_log"
+    assert edges[("all%2Fof%25it", "sales%20eu")]["status"] == "contained"
+    assert edges[("sales%20eu", "all%2Fof%25it")]["status"] == "not_contained"
+
+
 @pytest.mark.parametrize("a, b, same", [
     ("straße", "STRASSE", False), ("Name", "NAME", True), ("ΣΊΣΥΦΟΣ", "σίσυφος", True), ("İd", "id", True),
     ("id", "ıd", True), ("ǅ", "ǆ", True),
@@ -256,6 +274,16 @@ def test_malformed_containment_json_is_a_usage_error(planned: tuple[Path, Path],
     assert "nope" in capsys.readouterr().err
 
 
+def test_counts_beyond_int64_in_containment_json_are_a_usage_error(planned: tuple[Path, Path],
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    _, out = planned  # the old main: "internal error (OverflowError): int too large to convert to float"
+    doc = json.loads((out / "containment.json").read_text())
+    doc["tables"][0]["bytes"] = 10**400
+    (out / "containment.json").write_text(json.dumps(doc))
+    assert main(["plan", str(out), "--out", str(out), "--quiet"]) == 2
+    assert "tables.0.bytes" in capsys.readouterr().err
+
+
 def test_report_refuses_a_plan_of_another_scan(planned: tuple[Path, Path], tmp_path: Path,
                                                capsys: pytest.CaptureFixture) -> None:
     lake, out = planned
@@ -369,3 +397,66 @@ def test_a_page_failing_its_checksum_is_an_error_not_data(lake: Path) -> None:
     errors = {t.id: t.error for t in result.tables}
     assert errors["p"] and "CRC" in errors["p"].upper(), errors
     assert all("p" not in (e.parent, e.child) for e in result.edges)
+
+
+@pytest.fixture(scope="module")
+def wide_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tables whose fingerprinting needs more than a few MB of DuckDB memory."""
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("wide") / "lake"
+    n = 1_500_000
+    ids = np.arange(n)
+    base = pa.table({"id": ids, "s": pa.compute.cast(ids, pa.string())})
+    for name, rows in (("all", n), ("half", n // 2), ("third", n // 3)):
+        write_table(root, name, base.slice(0, rows), row_group_size=200_000)
+    return root
+
+
+def test_duckdb_spills_and_retries_alone_under_a_small_memory_limit(wide_lake: Path) -> None:
+    """30MB is short for two concurrent fingerprinting queries with two threads each (the old main
+    called two pairs unknown: "Out of Memory Error"); on one thread they fit."""
+    edges = scan_edges(wide_lake, duckdb_memory_limit="30MB", workers=2, sample_rows=0)
+    assert {k: v["status"] for k, v in edges.items() if v["status"] != "not_contained"} == {
+        ("all", "half"): "contained", ("all", "third"): "contained", ("half", "third"): "contained"}
+
+
+def test_a_hopeless_memory_limit_gives_unknown_with_a_short_reason(wide_lake: Path) -> None:
+    edges = scan_edges(wide_lake, duckdb_memory_limit="12MB", workers=2, sample_rows=0)
+    truth = {("all", "half"), ("all", "third"), ("half", "third")}
+    for key, edge in edges.items():
+        if edge["status"] == "unknown":
+            assert "raise duckdb_memory_limit" in edge["reason"] and len(edge["reason"]) < 300, edge
+        else:  # never a wrong verdict
+            assert (edge["status"] == "contained") is (key in truth), (key, edge)
+    assert any(edge["status"] == "unknown" for edge in edges.values())
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("Out of Memory Error: could not allocate\n\nPossible solutions:\n* Reducing the number of threads",
+     "Out of Memory Error: could not allocate"),
+    ("Generic error: x\n\nStack backtrace:\n   0: std::backtrace\n   1: deltalake::open", "Generic error: x"),
+    ("Kernel error: Json error: Truncated record\n   0: <unknown>\n  12: start_thread\n   at ./nptl/pthread.c:442",
+     "Kernel error: Json error: Truncated record"),
+    ("Local path does not exist\nError: Os {\n  code: 2,\n  kind: NotFound }",
+     "Local path does not exist; Error: Os {; code: 2,; kind: NotFound }"),
+])
+def test_library_messages_are_made_concise(message: str, expected: str) -> None:
+    from r2d2.errors import MESSAGE_CHARS, concise
+
+    assert concise(message) == expected
+    long = concise("ObjectStore { source: " * 100)
+    assert len(long) == MESSAGE_CHARS and long.endswith("…")
+
+
+def test_folders_named_with_control_characters_are_skipped_with_a_warning(lake: Path, tmp_path: Path) -> None:
+    """A table id with a newline was written to containment.json, which `plan` then refused."""
+    write_table(lake, "a\nb", pa.table({"x": [1, 2]}))
+    write_table(lake, "esc\x1b[2J", pa.table({"x": [1, 2]}))
+    write_table(lake, "c", pa.table({"x": [1]}))
+    out = tmp_path / "out"
+    assert main(["scan", str(lake), "--out", str(out), "--quiet"]) == 0
+    doc = load_json(out)
+    assert [t["id"] for t in doc["tables"]] == ["c"]
+    assert sum("control character" in w for w in doc["warnings"]) == 2
+    assert main(["plan", str(out), "--out", str(out), "--quiet"]) == 0

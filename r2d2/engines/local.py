@@ -13,8 +13,10 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -47,6 +49,8 @@ SMALL_TABLE_ROWS = 200_000
 SMALL_TABLE_BYTES = 32_000_000
 STACK_BYTES = 256_000_000  # Arrow bytes held in memory before the stacks are fingerprinted
 READ_CHUNK_BYTES = 128_000_000  # file bytes of small tables read concurrently before stacking them
+
+T = TypeVar("T")
 
 
 def _double_text(d: str) -> str:
@@ -163,8 +167,10 @@ class Stack:
 
 
 class LocalEngine:
-    """DuckDB over Arrow streams: one in-memory database per scan that spills to a temporary
-    folder beyond `duckdb_memory_limit`; worker threads use their own cursors on it."""
+    """DuckDB over Arrow streams: one database per scan in a temporary folder (a file, so that the
+    fingerprints it stores can leave memory too), spilling there beyond `duckdb_memory_limit`, and
+    retrying on one thread what runs out of memory beside other work; worker threads use their own
+    cursors on it."""
 
     name = "local"
     compare_batch = 256  # a query is cheap: small batches let transitivity skip more
@@ -173,7 +179,7 @@ class LocalEngine:
         self.lake = lake
         self.config = config
         self._dir = Path(tempfile.mkdtemp(prefix="r2d2-duckdb-"))
-        self.con = duckdb.connect(":memory:", config={
+        self.con = duckdb.connect(str(self._dir / "scan.duckdb"), config={
             "threads": config.workers, "memory_limit": config.duckdb_memory_limit,
             "temp_directory": str(self._dir / "spill"), "preserve_insertion_order": False,
         })
@@ -183,6 +189,33 @@ class LocalEngine:
                          "0::BIGINT AS cnt LIMIT 0")
         self._tables: dict[str, int] = {}  # table id -> its number t in `fps`
         self._colsets: dict[str, dict[ColumnSet, int]] = {}
+        self._short_of_memory: set[str] = set()  # tables whose fingerprinting ran out of memory
+
+    @contextmanager
+    def _one_thread(self) -> Iterator[None]:
+        """DuckDB on one thread: each thread of an operator needs its own buffers, so a query that
+        ran out of memory beside others may fit alone."""
+        self.con.execute("SET threads = 1")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET threads = {self.config.workers}")
+
+    def _out_of_memory(self, what: str) -> EngineError:
+        return EngineError(f"DuckDB ran out of memory {what}, even alone on one thread, within "
+                           f"duckdb_memory_limit {self.config.duckdb_memory_limit} (it spills what it can "
+                           "to a temporary folder); raise duckdb_memory_limit")
+
+    def _retry_alone(self, what: str, run: Callable[[], T]) -> T:
+        """`run`, and when DuckDB runs out of memory, `run` again on one thread."""
+        try:
+            return run()
+        except duckdb.OutOfMemoryException:
+            with self._one_thread():
+                try:
+                    return run()
+                except duckdb.OutOfMemoryException as exc:
+                    raise self._out_of_memory(what) from exc
 
     def _run_grouped(self, cursor: duckdb.DuckDBPyConnection, template: str, profile: TableProfile,
                      colsets: list[ColumnSet], fragments: list[int] | None) -> None:
@@ -213,7 +246,7 @@ class LocalEngine:
         for probe in probes:
             try:
                 verdicts.update(self._probe_samples(probe))
-            except TableReadError as exc:
+            except (TableReadError, EngineError) as exc:
                 failed[probe.parent.id] = exc
             except (duckdb.Error, pa.ArrowException) as exc:
                 failed[probe.parent.id] = EngineError(f"cannot probe {probe.parent.id}: {exc}")
@@ -222,8 +255,8 @@ class LocalEngine:
 
     def _probe_samples(self, probe: ParentProbe) -> dict[tuple[str, str], str | None]:
         colsets = sorted({check.parent_colset for check in probe.checks})
-        self._run_grouped(self.con, "CREATE OR REPLACE TABLE __probe AS {grouped}", probe.parent, colsets,
-                          probe.fragments)
+        self._retry_alone(f"fingerprinting the sampled fragments of {probe.parent.id}", lambda: self._run_grouped(
+            self.con, "CREATE OR REPLACE TABLE __probe AS {grouped}", probe.parent, colsets, probe.fragments))
         index = {cs: k for k, cs in enumerate(colsets)}
         verdicts: dict[tuple[str, str], str | None] = {}
         for check in probe.checks:
@@ -292,6 +325,18 @@ class LocalEngine:
                 tick()
             for flushed in flushes:
                 failed.update(flushed.result())
+        retry = [job for job in jobs if job.table.id in self._short_of_memory]
+        if retry:  # nothing of theirs was stored (each INSERT is atomic): again, one at a time
+            with self._one_thread():
+                for job in retry:
+                    self._short_of_memory.discard(job.table.id)
+                    problem = self._fingerprint_large(job)
+                    if job.table.id in self._short_of_memory:
+                        problem = self._out_of_memory(f"fingerprinting {job.table.id}")
+                    if problem is None:
+                        failed.pop(job.table.id, None)
+                    else:
+                        failed[job.table.id] = problem
         return failed
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -309,6 +354,8 @@ class LocalEngine:
         except TableReadError as exc:
             return exc
         except (duckdb.Error, pa.ArrowException) as exc:
+            if isinstance(exc, duckdb.OutOfMemoryException):
+                self._short_of_memory.add(job.table.id)
             return EngineError(f"cannot compare values of {job.table.id}: {exc}")
         finally:
             cursor.close()
@@ -347,6 +394,8 @@ class LocalEngine:
                         try:
                             self._store_stack(cursor, stack, [part])
                         except (duckdb.Error, pa.ArrowException) as exc:
+                            if isinstance(exc, duckdb.OutOfMemoryException):
+                                self._short_of_memory.add(table_id)
                             failed[table_id] = EngineError(f"cannot compare values of {table_id}: {exc}")
         finally:
             cursor.close()
@@ -379,10 +428,10 @@ class LocalEngine:
             missing, total = "count(*) FILTER (WHERE p.fp IS NULL)", "count(*)"
         self.con.register("__pairs", pairs)
         try:
-            rows = self.con.execute(
+            rows = self._retry_alone("comparing fingerprints", lambda: self.con.execute(
                 f"SELECT q.i, coalesce({missing}, 0), coalesce({total}, 0) FROM __pairs q "
                 "JOIN fps c ON c.t = q.ct AND c.k = q.ck "
-                "LEFT JOIN fps p ON p.t = q.pt AND p.k = q.pk AND p.fp = c.fp GROUP BY q.i").fetchall()
+                "LEFT JOIN fps p ON p.t = q.pt AND p.k = q.pk AND p.fp = c.fp GROUP BY q.i").fetchall())
         finally:
             self.con.unregister("__pairs")
         found = {int(i): (int(m), int(t)) for i, m, t in rows}

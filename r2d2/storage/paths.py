@@ -123,7 +123,13 @@ def refuse_inside_lake(lake: str, target: str | Path, what: str) -> None:
                          "writes inside a lake: choose a folder outside it")
 
 
-_BAD_SEGMENT = re.compile(r"[\x00-\x1f\\]")
+_BAD_SEGMENT = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def unsafe_name(name: str) -> bool:
+    """A name holding a control character or a backslash: a terminal would act on it, and a table
+    id holding one could not be planned or rebuilt safely (see `check_relative`)."""
+    return bool(_BAD_SEGMENT.search(name))
 
 
 def check_relative(name: str, what: str) -> str:

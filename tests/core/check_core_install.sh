@@ -8,7 +8,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$PYTHON" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --upgrade pip
-"$work/venv/bin/python" -m pip install --quiet .
+"$work/venv/bin/python" -m pip install --quiet -c requirements/lock.txt .  # the versions CI pins
 bin="$work/venv/bin"
 "$bin/python" - "$work/lake" <<'PY'
 import sys, pathlib
