@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from r2d2.errors import UsageError
 from r2d2.storage.paths import check_relative
 
-
 # Counts as int64 holds them: a crafted 10**400 is a usage error, not an overflow deep in the planner.
 Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
