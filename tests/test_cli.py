@@ -19,7 +19,7 @@ def test_scan_writes_json_graphml_and_summary(lake: Path, tmp_path: Path, capsys
     out = tmp_path / "out"
     assert main(["scan", str(lake), "--out", str(out)]) == 0
     doc = json.loads((out / "containment.json").read_text())
-    assert set(doc) == {"version", "lake", "semantics", "tables", "edges", "stages"}
+    assert set(doc) == {"version", "lake", "semantics", "tables", "edges", "stages", "warnings"}
     assert doc["edges"] == [{"parent": "a", "child": "b", "status": "contained", "stage": "verify",
                              "reason": "all 2 rows found"}]
     assert [s["name"] for s in doc["stages"]] == ["discover", "profile", "schema", "minmax", "sample", "verify"]
