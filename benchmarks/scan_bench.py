@@ -4,17 +4,23 @@ The baseline is what a data engineer would write without r2d2: for every schema-
 DuckDB `EXCEPT ALL` (bag) of the child's rows minus the parent's, reading both tables in full,
 through the same readers and the same value canonicalisation, so verdicts must agree exactly.
 
-    python -m benchmarks.scan_bench [--tables 2000] [--tpch-scale 1] [--skip-tpch] [--workdir .bench]
+    python -m benchmarks.scan_bench [--tables 2000] [--real-tables 800] [--tpch-scale 1] [--skip-tpch]
+                                    [--skip-real] [--skip-generated] [--workdir .bench]
 
-Prints, per lake: per-stage pairs in/out, seconds and bytes read as a share of lake bytes; the
-baseline's time; the speed ratio; whether verdicts agree; peak memory of each scan.
+Lakes: the generated one (`benchmarks.lakegen`), the real-shaped one (`benchmarks.reallake`: real
+package data, heavy-tailed sizes, near-copies statistics cannot refute) and TPC-H.
+
+Prints, per lake: per-stage pairs in/out, seconds and bytes read as a share of lake bytes; the read
+floor (every live data file read once, all columns, pyarrow on the same number of threads); the
+baseline's time; the ratios scan/floor and baseline/scan; throughput in MB/s per core and the
+projected hours for 1 TB on 64 cores; whether verdicts agree; peak memory of the scan and of the
+baseline, each measured in its own process.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -68,6 +74,35 @@ def _projection(con: duckdb.DuckDBPyConnection, lake: Lake, name: str, profile: 
     return f"SELECT {exprs} FROM {name}"
 
 
+def read_floor(lake_root: Path, workers: int) -> tuple[float, int]:
+    """Seconds to read every live data file of the lake once, all columns, on `workers` threads (the
+    floor of any exact content check), and the bytes of those files."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.parquet as pq
+
+    lake = open_lake(str(lake_root))
+    refs, _ = discover_tables(lake)
+    files = [f.path for p in profile_tables(lake, refs, ScanConfig(workers=workers)) if not p.error
+             for f in p.files]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda path: pq.read_table(path, use_threads=False).num_rows, files))
+    return time.perf_counter() - start, sum(lake.size(f) for f in files)
+
+
+def measure_baseline(lake_root: Path, semantics: str, workers: int) -> dict:
+    """The brute force in a child process, so that its peak memory is its own."""
+    code = (
+        "import json, resource\nfrom pathlib import Path\nfrom benchmarks.scan_bench import baseline\n"
+        f"found, seconds, pairs = baseline(Path({str(lake_root)!r}), {semantics!r}, {workers})\n"
+        "print(json.dumps({'contained': sorted(found), 'seconds': seconds, 'pairs': pairs, "
+        "'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def measure_scan(lake_root: Path, out: Path, semantics: str, workers: int) -> dict:
     """Run the scan in a child process so its peak memory is its own."""
     code = (
@@ -98,10 +133,16 @@ def report(name: str, lake_root: Path, workdir: Path, semantics: str, workers: i
     early = sum(s["bytes_read"] for s in doc["stages"] if s["name"] in ("discover", "profile", "schema", "minmax"))
     print(f"profile + stages 1-2 read {100 * early / max(lake_bytes, 1):.3f}% of lake bytes")
     print(f"r2d2 scan: {run['seconds']:.1f} s, peak RSS {run['peak_mb']:.0f} MB")
-    truth, base_seconds, pairs = baseline(lake_root, semantics, workers)
-    print(f"baseline (EXCEPT ALL on {pairs} pairs): {base_seconds:.1f} s, "
-          f"peak RSS of bench process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    print(f"speed-up: {base_seconds / run['seconds']:.1f}x; verdicts identical: {ours == truth} "
+    floor, floor_bytes = read_floor(lake_root, workers)
+    print(f"read floor (every live file once, all columns, {workers} threads): {floor:.1f} s for "
+          f"{floor_bytes / 1e6:.1f} MB; scan / floor = {run['seconds'] / floor:.2f}x")
+    per_core = lake_bytes / 1e6 / run["seconds"] / workers
+    print(f"throughput: {per_core:.2f} MB/s per core; 1 TB on 64 cores: {1e6 / (per_core * 64) / 3600:.2f} h")
+    base = measure_baseline(lake_root, semantics, workers)
+    truth = {tuple(k) for k in base["contained"]}
+    print(f"baseline (EXCEPT ALL on {base['pairs']} pairs): {base['seconds']:.1f} s, peak RSS {base['peak_mb']:.0f} MB")
+    print(f"speed-up: {base['seconds'] / run['seconds']:.1f}x; peak RSS r2d2 / baseline = "
+          f"{run['peak_mb'] / base['peak_mb']:.2f}; verdicts identical: {ours == truth} "
           f"({len(ours)} contained; only r2d2: {len(ours - truth)}, only baseline: {len(truth - ours)})")
 
 
@@ -132,18 +173,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables", type=int, default=2000)
     parser.add_argument("--tpch-scale", type=float, default=1.0)
     parser.add_argument("--skip-tpch", action="store_true")
-    parser.add_argument("--skip-generated", action="store_true", help="only the TPC-H lake")
+    parser.add_argument("--skip-generated", action="store_true", help="not the generated lake")
+    parser.add_argument("--real-tables", type=int, default=800)
+    parser.add_argument("--skip-real", action="store_true", help="not the real-shaped lake")
     parser.add_argument("--semantics", choices=["bag", "set"], default="bag")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path(".bench"))
     args = parser.parse_args(argv)
     from benchmarks.lakegen import build_lake, build_tpch_lake
+    from benchmarks.reallake import build_real_lake
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     if not args.skip_generated:
         lake = cached_lake(args.workdir / f"lake-{args.tables}", lambda root: build_lake(root, n_tables=args.tables))
         report(f"generated-{args.tables}", lake, args.workdir, args.semantics, args.workers)
         check_oracle(lake, args.workdir, args.workers)
+    if not args.skip_real:
+        real = cached_lake(args.workdir / f"real-{args.real_tables}", lambda root: build_real_lake(
+            root, n_tables=args.real_tables, cache=args.workdir / "packages"))
+        report(f"real-shaped-{args.real_tables}", real, args.workdir, args.semantics, args.workers)
+        check_oracle(real, args.workdir, args.workers)
     if not args.skip_tpch:
         tpch = cached_lake(args.workdir / f"tpch-sf{args.tpch_scale:g}",
                            lambda root: build_tpch_lake(root, scale=args.tpch_scale))
