@@ -63,6 +63,7 @@ class ScanStage(_Doc):
     pairs_out: Count
     seconds: float = Field(ge=0)
     bytes_read: Count
+    bytes_spared: Count = 0  # absent from files written before r2d2 recorded it
 
 
 class ScanDoc(_Doc):

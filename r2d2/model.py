@@ -3,6 +3,7 @@ candidate pairs, edges and stage reports. Pure dataclasses; no I/O."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,7 @@ def _fold_char(ch: str) -> str:
     return lower if len(lower) == 1 else lower[0]  # 'İ' lowers to 'i' + a combining dot; Java: 'i'
 
 
+@functools.lru_cache(maxsize=65_536)  # a lake repeats its column names across many pairs
 def name_key(name: str) -> str:
     """The key under which Spark's case-insensitive resolution (`equalsIgnoreCase`) finds a column:
     two names match exactly when their keys are equal. Not Unicode case folding: 'straße' and
@@ -200,6 +202,7 @@ class StageReport:
     pairs_out: int = 0
     seconds: float = 0.0
     bytes_read: int = 0
+    bytes_spared: int = 0  # what the stage's verdicts spared verify from reading (the sample stage)
 
 
 @dataclass

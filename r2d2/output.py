@@ -34,7 +34,7 @@ def result_json(result: ScanResult) -> dict[str, Any]:
         "edges": [{"parent": e.parent, "child": e.child, "status": e.status, "stage": e.stage, "reason": e.reason}
                   for e in sorted(result.edges, key=lambda e: (e.parent, e.child))],
         "stages": [{"name": s.name, "pairs_in": s.pairs_in, "pairs_out": s.pairs_out, "seconds": s.seconds,
-                    "bytes_read": s.bytes_read} for s in result.stages],
+                    "bytes_read": s.bytes_read, "bytes_spared": s.bytes_spared} for s in result.stages],
         "warnings": list(result.warnings),  # what discover passed over (links, odd folders)
     }
 
@@ -126,7 +126,9 @@ def summary(result: ScanResult, out_dir: Path | None) -> str:
     ]
     for s in result.stages:
         share = f" ({100 * s.bytes_read / lake_bytes:.2f}% of lake)" if lake_bytes else ""
-        lines.append(f"  {s.name:<9}{s.pairs_in:>9} → {s.pairs_out:<8}{s.seconds:>9.2f}   {_size(s.bytes_read)}{share}")
+        spared = f"; spared verify {_size(s.bytes_spared)}" if s.bytes_spared else ""
+        lines.append(f"  {s.name:<9}{s.pairs_in:>9} → {s.pairs_out:<8}{s.seconds:>9.2f}   {_size(s.bytes_read)}{share}"
+                     f"{spared}")
     parents: dict[str, list[str]] = {}
     for e in result.edges:
         if e.status == CONTAINED:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,19 +141,22 @@ class Scan:
             share = self.config.sample_max_share
             chosen: dict[str, list[int]] = {}
             by_child: dict[str, list[Candidate]] = defaultdict(list)
+            spared = spared_by_refuting(pairs, self.profiles)
             for cand in pairs:
                 # A parent of one fragment is read whole, by verify; sampling pays only for larger ones.
-                if not cand.comparable or len(self.profiles[cand.parent].fragments) < 2:
+                if not cand.comparable or len(self.profiles[cand.parent].fragments) < 2 or not spared[cand.key]:
                     continue
                 child = self.profiles[cand.child]
                 if cand.child not in chosen:
                     chosen[cand.child] = choose_fragments(child, self.config.sample_row_groups, self.config.seed)
                 parent = self.profiles[cand.parent]
-                read_for_sample = sum(child.fragments[i].rows for i in chosen[cand.child])
-                # Worth it only if reading the sample and the probe costs well under reading the
-                # parent, which a refutation spares verify.
-                if read_for_sample <= share * parent.rows and probe_share_bound(child, chosen[cand.child], cand,
-                                                                             parent) <= share:
+                sample_share = row_share(child, chosen[cand.child])
+                probe_share = probe_share_bound(child, chosen[cand.child], cand, parent)
+                # Worth it only if the sample and the probe read less than a refutation spares verify
+                # (the tables no other pair needs), and well under the parent.
+                cost = sample_share * child.bytes + probe_share * parent.bytes
+                if sample_share * child.rows <= share * parent.rows and probe_share <= share \
+                        and cost < spared[cand.key]:
                     by_child[cand.child].append(cand)
             samples: dict[str, ChildSample] = {}
             with self.progress.bar("sample", len(by_child)) as tick:
@@ -190,6 +193,7 @@ class Scan:
                 if reason:
                     self.decide(checked[key], NOT_CONTAINED, "sample", reason)
             survivors = [c for c in pairs if c.key not in self.edges]
+            st.bytes_spared = sum(spared[c.key] for c in pairs if c.key in self.edges)
             st.pairs_out = len(survivors)
         return survivors
 
@@ -283,6 +287,23 @@ class Scan:
             ctype, ptype = child.column(name).type, parent.column(mapping[name]).type
             parts.append(f"column {name} ({ctype}): {unsupported_reason(ctype) or unsupported_reason(ptype)}")
         return "; ".join(parts)
+
+
+def spared_by_refuting(pairs: list[Candidate], profiles: dict[str, TableProfile]) -> dict[tuple[str, str], int]:
+    """For each pair, the bytes verify would not read if the pair were refuted before it: the
+    compared columns of each of its tables that no other pair needs (verify reads every table that
+    some pair needs, so refuting a pair spares nothing else)."""
+    users: Counter[str] = Counter()
+    for cand in pairs:
+        users.update({cand.parent, cand.child})
+    spared = {}
+    for cand in pairs:
+        parent, child = profiles[cand.parent], profiles[cand.child]
+        spared[cand.key] = sum(
+            sum(table.column_bytes.get(name, 0) for name in names)
+            for table, names in ((parent, [p for _, p in cand.comparable]), (child, [c for c, _ in cand.comparable]))
+            if users[table.id] == 1)
+    return spared
 
 
 def tidy_result(result: ScanResult, secrets: list[str]) -> None:

@@ -19,31 +19,55 @@ def parent_table() -> pa.Table:
     return pa.table({"id": ids, "name": [f"n{i:05d}" for i in ids], "grp": [i % 7 for i in ids]})
 
 
-def build(lake: Path) -> None:
-    parent = parent_table()
-    write_table(lake, "parent", parent, row_group_size=500)  # 40 row groups, sorted by id
-    window = parent.slice(10_000, 300)
-    write_table(lake, "subset", window)
+def children() -> dict[str, pa.Table]:
+    window = parent_table().slice(10_000, 300)
     renamed = window.set_column(1, "name", pa.array([f"n{i:05d}x" for i in range(10_000, 10_300)]))
-    write_table(lake, "renamed", renamed)  # every name differs; ranges still inside the parent's
     shifted = window.set_column(2, "grp", pa.array([(i + 1) % 7 for i in range(10_000, 10_300)]))
-    write_table(lake, "shifted", shifted)  # grp off by one: same ranges, rows absent
-    doubled = pa.concat_tables([window.slice(0, 150), window.slice(0, 150)])
-    write_table(lake, "doubled", doubled)  # 300 rows, each twice: not contained under bag
+    return {
+        "subset": window,
+        "renamed": renamed,  # every name differs; ranges still inside the parent's
+        "shifted": shifted,  # grp off by one: same ranges, rows absent
+        "doubled": pa.concat_tables([window.slice(0, 150), window.slice(0, 150)]),  # each row twice
+    }
 
 
-def test_sample_stage_refutes_with_targeted_reads(lake: Path) -> None:
+def build(lake: Path, only: str | None = None) -> None:
+    write_table(lake, "parent", parent_table(), row_group_size=500)  # 40 row groups, sorted by id
+    for name, table in children().items():
+        if only in (None, name):
+            write_table(lake, name, table)
+
+
+def test_sample_stage_refutes_with_targeted_reads(tmp_path: Path) -> None:
+    """Each child alone with the parent: a refutation spares verify reading the parent, so the
+    sample stage runs, and reads far less than the parent."""
+    for child in ("subset", "renamed", "shifted", "doubled"):
+        lake = tmp_path / child
+        build(lake, only=child)
+        result = run_scan(str(lake), None, ScanConfig(sample_rows=64))
+        edge = next(e for e in result.edges if (e.parent, e.child) == ("parent", child))
+        sample = next(s for s in result.stages if s.name == "sample")
+        parent_bytes = next(t.bytes for t in result.tables if t.id == "parent")
+        if child == "subset":
+            assert edge.status == "contained"
+            continue
+        assert edge.status == "not_contained" and edge.stage == "sample", edge.reason
+        assert 0 < sample.bytes_read < parent_bytes  # targeted: far less than the parent
+        assert sample.bytes_spared >= parent_bytes // 2  # the parent's compared columns, unread by verify
+        if child == "doubled":
+            assert "occurs 2 times" in edge.reason
+
+
+def test_sample_stage_skips_pairs_whose_refutation_spares_nothing(lake: Path) -> None:
+    """With four children, verify reads the parent anyway: sampling would only add reads. The
+    old main sampled all four (reading the parent's row groups for nothing)."""
     build(lake)
     result = run_scan(str(lake), None, ScanConfig(sample_rows=64))
-    edges = {(e.parent, e.child): e for e in result.edges}
-    assert edges[("parent", "subset")].status == "contained"
-    for child in ("renamed", "shifted", "doubled"):
-        assert edges[("parent", child)].status == "not_contained"
-        assert edges[("parent", child)].stage == "sample", edges[("parent", child)].reason
-    assert "occurs 2 times" in edges[("parent", "doubled")].reason
     sample = next(s for s in result.stages if s.name == "sample")
-    parent_bytes = next(t.bytes for t in result.tables if t.id == "parent")
-    assert 0 < sample.bytes_read < parent_bytes  # targeted: far less than the parent
+    assert sample.bytes_read == 0 and sample.pairs_in == sample.pairs_out and sample.bytes_spared == 0
+    edges = {(e.parent, e.child): e.status for e in result.edges}
+    assert edges[("parent", "subset")] == "contained"
+    assert {edges[("parent", c)] for c in ("renamed", "shifted", "doubled")} == {"not_contained"}
 
 
 def test_statistics_alone_can_place_a_sampled_row_nowhere(lake: Path) -> None:

@@ -65,5 +65,12 @@ def test_spark_sample_stage_and_partial_fingerprints(spark, lake: Path, monkeypa
     assert edges(lake, "spark", spark) == edges(lake, "local")
     got = {(e["parent"], e["child"]): e for e in edges(lake, "spark", spark)}
     assert got[("parent", "window")]["status"] == "contained"
-    assert got[("parent", "shifted")]["stage"] == "sample"
+    assert got[("parent", "shifted")]["status"] == "not_contained"
     assert got[("parent", "dup")]["status"] == "not_contained" and got[("dup", "window")]["status"] == "not_contained"
+    # The sample stage runs where a refutation spares verify a read: the parent with one child.
+    solo = lake.parent / "solo"
+    write_table(solo, "parent", parent, row_group_size=500)
+    write_table(solo, "shifted", shifted)
+    alone = {(e["parent"], e["child"]): e for e in edges(solo, "spark", spark)}
+    assert alone[("parent", "shifted")]["stage"] == "sample"
+    assert alone == {(e["parent"], e["child"]): e for e in edges(solo, "local")}

@@ -173,13 +173,13 @@ class LocalEngine:
     cursors on it."""
 
     name = "local"
-    compare_batch = 256  # a query is cheap: small batches let transitivity skip more
+    compare_batch = 4096  # each query scans the stored fingerprints: few large batches
 
     def __init__(self, lake: Lake, config: ScanConfig) -> None:
         self.lake = lake
         self.config = config
         self._dir = Path(tempfile.mkdtemp(prefix="r2d2-duckdb-"))
-        self.con = duckdb.connect(str(self._dir / "scan.duckdb"), config={
+        self.con = duckdb.connect(":memory:", config={
             "threads": config.workers, "memory_limit": config.duckdb_memory_limit,
             "temp_directory": str(self._dir / "spill"), "preserve_insertion_order": False,
         })

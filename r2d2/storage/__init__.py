@@ -18,6 +18,9 @@ import pyarrow.parquet as pq
 from r2d2.errors import LakeNotFoundError, TableReadError
 from r2d2.storage.paths import is_inside, is_uri, lake_uri, redact_uri, scrub, uri_secrets
 
+# Serialized bytes of footers a scan keeps parsed after profiling (parsed, they take a few times more).
+FOOTER_CACHE_BYTES = 64_000_000
+
 
 class ByteCounter:
     """A thread-safe running total of bytes fetched from storage."""
@@ -137,6 +140,18 @@ class Lake:
     counter: ByteCounter = field(default_factory=ByteCounter)
     secrets: list[str] = field(default_factory=list)  # credentials the given URI carried, never to be shown
     options: dict[str, str] = field(default_factory=dict)  # deltalake storage options from the given URI
+    # Footers parsed by profile, kept for the stages that read rows (FOOTER_CACHE_BYTES at most).
+    _footers: dict[str, pq.FileMetaData] = field(default_factory=dict, repr=False)
+    _footer_bytes: int = field(default=0, repr=False)
+    _footer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:  # shipped to Spark executors without its cache
+        state = dict(self.__dict__)
+        state.update(_footers={}, _footer_bytes=0, _footer_lock=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _footer_lock=threading.Lock())
 
     @property
     def is_local(self) -> bool:
@@ -170,9 +185,21 @@ class Lake:
         return CountingFile(self.fs.open_input_file(path), self.counter)
 
     def read_footer(self, path: str) -> pq.FileMetaData:
-        """Fetch and parse only a Parquet file's footer (8 + footer-length bytes).
+        """A Parquet file's footer, fetched (8 + footer-length bytes) and parsed once per scan: later
+        calls get the parsed footer while the cache holds it (FOOTER_CACHE_BYTES of footers).
 
         Raises TableReadError naming the file when it is not Parquet or is truncated."""
+        cached = self._footers.get(path)
+        if cached is not None:
+            return cached
+        meta, length = self._fetch_footer(path)
+        with self._footer_lock:
+            if self._footer_bytes + length <= FOOTER_CACHE_BYTES:
+                self._footers[path] = meta
+                self._footer_bytes += length
+        return meta
+
+    def _fetch_footer(self, path: str) -> tuple[pq.FileMetaData, int]:
         with self.fs.open_input_file(path) as raw:
             size = raw.size()
             if size < 12:
@@ -198,7 +225,7 @@ class Lake:
             footer = raw.read(length)
             self.counter.add(len(footer))
         try:
-            return pq.ParquetFile(TailOnlyFile(size, footer + trailer)).metadata
+            return pq.ParquetFile(TailOnlyFile(size, footer + trailer)).metadata, length
         except (OSError, pa.ArrowException) as exc:
             raise TableReadError(f"{path} has a corrupt Parquet footer: {exc}", path=path) from exc
 
