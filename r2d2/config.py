@@ -18,7 +18,17 @@ from r2d2.errors import UsageError
 
 SEMANTICS = ("bag", "set")
 MAX_WORKERS = 256  # threads and DuckDB threads; more only thrash a machine
-_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_bytes(value: str) -> int:
+    """Bytes of a validated size such as `512MB` or `2GiB` (units as DuckDB reads them)."""
+    match = _MEMORY.match(value)
+    if not match:
+        raise ValueError(f"not a size: {value!r}")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]  # strict: no "5", no true
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]

@@ -61,3 +61,11 @@ def test_plan_config_accepts_lists_and_globs(tmp_path: Path) -> None:
     cfg.write_text("protected: [sales/proj, 'raw/*']\nstorage_per_gb_month: 0.03\n")
     config = load_plan_config(cfg)
     assert config.protected == ("sales/proj", "raw/*") and config.tiers == {"hot": 0.03}
+
+
+@pytest.mark.parametrize("text, size", [
+    ("4GB", 4 * 10**9), ("512 MiB", 512 * 2**20), ("1.5gb", 1_500_000_000), ("30MB", 30 * 10**6)])
+def test_memory_sizes_read_as_duckdb_reads_them(text: str, size: int) -> None:
+    from r2d2.config import memory_bytes
+
+    assert memory_bytes(text) == size

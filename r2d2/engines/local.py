@@ -21,7 +21,7 @@ from typing import TypeVar
 import duckdb
 import pyarrow as pa
 
-from r2d2.config import ScanConfig
+from r2d2.config import ScanConfig, memory_bytes
 from r2d2.discover import TableRef
 from r2d2.errors import EngineError, R2D2Error, TableReadError
 from r2d2.model import (
@@ -51,6 +51,8 @@ STACK_BYTES = 256_000_000  # Arrow bytes held in memory before the stacks are fi
 READ_CHUNK_BYTES = 128_000_000  # file bytes of small tables read concurrently before stacking them
 
 T = TypeVar("T")
+# Below this DuckDB memory limit the scan's database is a file (slower: it syncs its log on commit).
+ON_DISK_BELOW_BYTES = 1_000_000_000
 
 
 def _double_text(d: str) -> str:
@@ -167,10 +169,10 @@ class Stack:
 
 
 class LocalEngine:
-    """DuckDB over Arrow streams: one database per scan in a temporary folder (a file, so that the
-    fingerprints it stores can leave memory too), spilling there beyond `duckdb_memory_limit`, and
-    retrying on one thread what runs out of memory beside other work; worker threads use their own
-    cursors on it."""
+    """DuckDB over Arrow streams: one database per scan, spilling to a temporary folder beyond
+    `duckdb_memory_limit` (a file in that folder when the limit is under ON_DISK_BELOW_BYTES, so
+    that the fingerprints it stores can leave memory too), and retrying on one thread what runs out
+    of memory beside other work; worker threads use their own cursors on it."""
 
     name = "local"
     compare_batch = 4096  # each query scans the stored fingerprints: few large batches
@@ -179,7 +181,10 @@ class LocalEngine:
         self.lake = lake
         self.config = config
         self._dir = Path(tempfile.mkdtemp(prefix="r2d2-duckdb-"))
-        self.con = duckdb.connect(":memory:", config={
+        # Under a small memory limit the stored fingerprints must be able to leave memory, which
+        # only a database file allows; above it an in-memory database is faster (no WAL syncs).
+        on_disk = memory_bytes(config.duckdb_memory_limit) < ON_DISK_BELOW_BYTES
+        self.con = duckdb.connect(str(self._dir / "scan.duckdb") if on_disk else ":memory:", config={
             "threads": config.workers, "memory_limit": config.duckdb_memory_limit,
             "temp_directory": str(self._dir / "spill"), "preserve_insertion_order": False,
         })
