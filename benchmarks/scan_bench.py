@@ -74,6 +74,21 @@ def _projection(con: duckdb.DuckDBPyConnection, lake: Lake, name: str, profile: 
     return f"SELECT {exprs} FROM {name}"
 
 
+PEAK_RSS_MB = (
+    "def peak_rss_mb():\n"
+    "    # The high-water mark of this process's own memory (VmHWM): ru_maxrss would include the\n"
+    "    # parent's, which Linux carries across fork and exec.\n"
+    "    try:\n"
+    "        for line in open('/proc/self/status'):\n"
+    "            if line.startswith('VmHWM:'):\n"
+    "                return int(line.split()[1]) / 1024\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "    import resource\n"
+    "    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+)
+
+
 def read_floor(lake_root: Path, workers: int) -> tuple[float, int]:
     """Seconds to read every live data file of the lake once, all columns, on `workers` threads (the
     floor of any exact content check), and the bytes of those files."""
@@ -94,10 +109,10 @@ def read_floor(lake_root: Path, workers: int) -> tuple[float, int]:
 def measure_baseline(lake_root: Path, semantics: str, workers: int) -> dict:
     """The brute force in a child process, so that its peak memory is its own."""
     code = (
-        "import json, resource\nfrom pathlib import Path\nfrom benchmarks.scan_bench import baseline\n"
+        "import json\nfrom pathlib import Path\nfrom benchmarks.scan_bench import baseline\n" + PEAK_RSS_MB +
         f"found, seconds, pairs = baseline(Path({str(lake_root)!r}), {semantics!r}, {workers})\n"
         "print(json.dumps({'contained': sorted(found), 'seconds': seconds, 'pairs': pairs, "
-        "'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+        "'peak_mb': peak_rss_mb()}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -106,13 +121,13 @@ def measure_baseline(lake_root: Path, semantics: str, workers: int) -> dict:
 def measure_scan(lake_root: Path, out: Path, semantics: str, workers: int) -> dict:
     """Run the scan in a child process so its peak memory is its own."""
     code = (
-        "import json, resource, sys, time\n"
+        "import json, sys, time\n" + PEAK_RSS_MB +
         "from r2d2.config import ScanConfig\nfrom r2d2.pipeline import run_scan\n"
         "t = time.perf_counter()\n"
         f"r = run_scan({str(lake_root)!r}, __import__('pathlib').Path({str(out)!r}), "
         f"ScanConfig(semantics={semantics!r}, workers={workers}))\n"
         "print(json.dumps({'seconds': time.perf_counter() - t, "
-        "'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+        "'peak_mb': peak_rss_mb()}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])

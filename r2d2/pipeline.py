@@ -237,10 +237,9 @@ class Scan:
                         children[cand.parent].add(cand.child)
 
                 ordered = comparison_order(comparable, self.profiles)
-                size = engine.compare_batch
-                for start in range(0, len(ordered), size):
+                for group in compare_batches(ordered, self.profiles, engine.compare_batch, engine.compare_rows):
                     batch = []
-                    for cand in ordered[start:start + size]:
+                    for cand in group:
                         broken = failed.get(cand.parent) or failed.get(cand.child)
                         middle = None if broken or cand.unsupported else transitive_via(cand, contained, children)
                         if broken:
@@ -265,7 +264,7 @@ class Scan:
                         self._judge(cand, *count)
                         if self.edges[cand.key].status == CONTAINED:
                             prove(cand)
-                    for _ in ordered[start:start + size]:
+                    for _ in group:
                         tick()
             st.pairs_out = sum(1 for c in pairs if self.edges[c.key].status == CONTAINED)
 
@@ -287,6 +286,24 @@ class Scan:
             ctype, ptype = child.column(name).type, parent.column(mapping[name]).type
             parts.append(f"column {name} ({ctype}): {unsupported_reason(ctype) or unsupported_reason(ptype)}")
         return "; ".join(parts)
+
+
+def compare_batches(ordered: list[Candidate], profiles: dict[str, TableProfile], max_pairs: int,
+                    max_rows: int) -> Iterator[list[Candidate]]:
+    """Consecutive runs of pairs to compare in one engine call: at most `max_pairs` pairs, and at
+    most `max_rows` child rows (what a comparison joins, and holds in memory) unless one pair alone
+    has more. Bounds the memory of a comparison as tables grow."""
+    batch: list[Candidate] = []
+    rows = 0
+    for cand in ordered:
+        child_rows = profiles[cand.child].rows
+        if batch and (len(batch) >= max_pairs or rows + child_rows > max_rows):
+            yield batch
+            batch, rows = [], 0
+        batch.append(cand)
+        rows += child_rows
+    if batch:
+        yield batch
 
 
 def spared_by_refuting(pairs: list[Candidate], profiles: dict[str, TableProfile]) -> dict[tuple[str, str], int]:

@@ -24,6 +24,7 @@ class Engine(Protocol):
 
     name: str
     compare_batch: int  # pairs compared at once; proven edges settle later batches by transitivity
+    compare_rows: int  # child rows joined at once (at least one pair): bounds a comparison's memory
 
     def begin_stage(self, name: str) -> None:
         """Called as each stage starts (Spark labels its jobs with it)."""

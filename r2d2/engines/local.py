@@ -176,6 +176,7 @@ class LocalEngine:
 
     name = "local"
     compare_batch = 4096  # each query scans the stored fingerprints: few large batches
+    compare_rows = 16_000_000  # child rows per query: the join holds them, so memory stays bounded
 
     def __init__(self, lake: Lake, config: ScanConfig) -> None:
         self.lake = lake

@@ -161,6 +161,7 @@ class SparkEngine:
 
     name = "spark"
     compare_batch = 4096  # a Spark job costs seconds: compare in large batches
+    compare_rows = 2**62  # executors hold the join: no bound from the driver
 
     def __init__(self, lake: Lake, config: ScanConfig, spark: Any = None, master: str | None = None,
                  spark_conf: dict[str, str] | None = None) -> None:
