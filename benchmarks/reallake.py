@@ -72,7 +72,7 @@ def _members(archive: Path) -> dict[str, bytes]:
     if archive.suffix == ".whl":
         with zipfile.ZipFile(archive) as z:
             for info in z.infolist():
-                if info.filename.endswith(wanted) and "/data/" in info.filename or info.filename.endswith(".db"):
+                if (info.filename.endswith(wanted) and "/data/" in info.filename) or info.filename.endswith(".db"):
                     out[info.filename] = z.read(info)
     else:
         with tarfile.open(archive, "r:gz") as tar:

@@ -154,7 +154,8 @@ class Scan:
                 probe_share = probe_share_bound(child, chosen[cand.child], cand, parent)
                 # Worth it only if the sample and the probe read less than a refutation spares verify
                 # (the tables no other pair needs), and well under the parent.
-                cost = sample_share * child.bytes + probe_share * parent.bytes
+                cost = (sample_share * compared_bytes(child, [c for c, _ in cand.comparable])
+                        + probe_share * compared_bytes(parent, [p for _, p in cand.comparable]))
                 if sample_share * child.rows <= share * parent.rows and probe_share <= share \
                         and cost < spared[cand.key]:
                     by_child[cand.child].append(cand)
@@ -312,15 +313,18 @@ def spared_by_refuting(pairs: list[Candidate], profiles: dict[str, TableProfile]
     some pair needs, so refuting a pair spares nothing else)."""
     users: Counter[str] = Counter()
     for cand in pairs:
-        users.update({cand.parent, cand.child})
+        if cand.comparable:  # verify reads a table only for pairs it can compare
+            users.update({cand.parent, cand.child})
     spared = {}
     for cand in pairs:
-        parent, child = profiles[cand.parent], profiles[cand.child]
-        spared[cand.key] = sum(
-            sum(table.column_bytes.get(name, 0) for name in names)
-            for table, names in ((parent, [p for _, p in cand.comparable]), (child, [c for c, _ in cand.comparable]))
-            if users[table.id] == 1)
+        sides = ((cand.parent, [p for _, p in cand.comparable]), (cand.child, [c for c, _ in cand.comparable]))
+        spared[cand.key] = sum(compared_bytes(profiles[t], names) for t, names in sides if users[t] == 1)
     return spared
+
+
+def compared_bytes(table: TableProfile, columns: list[str]) -> int:
+    """The bytes of these columns of a table: what reading them for a comparison costs."""
+    return sum(table.column_bytes.get(name, 0) for name in columns)
 
 
 def tidy_result(result: ScanResult, secrets: list[str]) -> None:

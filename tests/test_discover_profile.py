@@ -161,6 +161,17 @@ def test_profile_reads_only_footers(lake: Path) -> None:
     assert root.counter.total < 0.01 * sum(f.size for r in refs for f in r.files)
 
 
+def test_a_footer_is_read_once_per_scan(lake: Path) -> None:
+    """Profile parses each footer; later stages get the parsed footer instead of fetching it again."""
+    write_table(lake, "t", pa.table({"x": list(range(1000))}))
+    root = open_lake(str(lake))
+    refs, _ = discover_tables(root)
+    path = refs[0].files[0].path
+    first = root.read_footer(path)
+    fetched = root.counter.total
+    assert fetched > 0 and root.read_footer(path) is first and root.counter.total == fetched
+
+
 def test_a_folder_with_several_equals_signs_is_a_partition_split_at_the_first(lake: Path) -> None:
     """As Spark reads it (checked against Spark 4.3): the folder is partition `<img src` = 'x onerror=alert(1)>'."""
     write_table(lake, "odd/<img src=x onerror=alert(1)>", pa.table({"x": [1]}))

@@ -403,20 +403,23 @@ def test_a_page_failing_its_checksum_is_an_error_not_data(lake: Path) -> None:
 def wide_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tables whose fingerprinting needs more than a few MB of DuckDB memory."""
     import numpy as np
+    import pyarrow.compute as pc
 
     root = tmp_path_factory.mktemp("wide") / "lake"
     n = 1_500_000
     ids = np.arange(n)
-    base = pa.table({"id": ids, "s": pa.compute.cast(ids, pa.string())})
+    base = pa.table({"id": ids, "s": pc.cast(ids, pa.string())})
     for name, rows in (("all", n), ("half", n // 2), ("third", n // 3)):
         write_table(root, name, base.slice(0, rows), row_group_size=200_000)
     return root
 
 
 def test_duckdb_spills_and_retries_alone_under_a_small_memory_limit(wide_lake: Path) -> None:
-    """30MB is short for two concurrent fingerprinting queries with two threads each (the old main
-    called two pairs unknown: "Out of Memory Error"); on one thread they fit."""
-    edges = scan_edges(wide_lake, duckdb_memory_limit="30MB", workers=2, sample_rows=0)
+    """22MB is short for two concurrent fingerprinting queries with two threads each, and enough for
+    one alone on one thread. Measured with the pinned DuckDB (2.0.1): without the retry, 20MB to
+    24MB leave all three pairs unknown ("Out of Memory Error"); with it, 20MB and up decide them. The
+    old main (no database file, no retry) needed 50MB for a lake twice this size."""
+    edges = scan_edges(wide_lake, duckdb_memory_limit="22MB", workers=2, sample_rows=0)
     assert {k: v["status"] for k, v in edges.items() if v["status"] != "not_contained"} == {
         ("all", "half"): "contained", ("all", "third"): "contained", ("half", "third"): "contained"}
 

@@ -51,6 +51,11 @@ STACK_BYTES = 256_000_000  # Arrow bytes held in memory before the stacks are fi
 READ_CHUNK_BYTES = 128_000_000  # file bytes of small tables read concurrently before stacking them
 
 T = TypeVar("T")
+
+
+class _ShortOfMemory(EngineError):
+    """DuckDB ran out of memory on this work beside other work: worth one more try alone."""
+
 # Below this DuckDB memory limit the scan's database is a file (slower: it syncs its log on commit).
 ON_DISK_BELOW_BYTES = 1_000_000_000
 
@@ -168,6 +173,11 @@ class Stack:
     parts: list[tuple[str, pa.Table]] = field(default_factory=list)  # (table id, its rows)
 
 
+def _engine_error(table_id: str, exc: Exception) -> EngineError:
+    kind = _ShortOfMemory if isinstance(exc, duckdb.OutOfMemoryException) else EngineError
+    return kind(f"cannot compare values of {table_id}: {exc}")
+
+
 class LocalEngine:
     """DuckDB over Arrow streams: one database per scan, spilling to a temporary folder beyond
     `duckdb_memory_limit` (a file in that folder when the limit is under ON_DISK_BELOW_BYTES, so
@@ -195,7 +205,6 @@ class LocalEngine:
                          "0::BIGINT AS cnt LIMIT 0")
         self._tables: dict[str, int] = {}  # table id -> its number t in `fps`
         self._colsets: dict[str, dict[ColumnSet, int]] = {}
-        self._short_of_memory: set[str] = set()  # tables whose fingerprinting ran out of memory
 
     @contextmanager
     def _one_thread(self) -> Iterator[None]:
@@ -331,16 +340,15 @@ class LocalEngine:
                 tick()
             for flushed in flushes:
                 failed.update(flushed.result())
-        retry = [job for job in jobs if job.table.id in self._short_of_memory]
+        retry = [job for job in jobs if isinstance(failed.get(job.table.id), _ShortOfMemory)]
         if retry:  # nothing of theirs was stored (each INSERT is atomic): again, one at a time
             with self._one_thread():
                 for job in retry:
-                    self._short_of_memory.discard(job.table.id)
                     problem = self._fingerprint_large(job)
-                    if job.table.id in self._short_of_memory:
+                    if isinstance(problem, _ShortOfMemory):
                         problem = self._out_of_memory(f"fingerprinting {job.table.id}")
                     if problem is None:
-                        failed.pop(job.table.id, None)
+                        del failed[job.table.id]
                     else:
                         failed[job.table.id] = problem
         return failed
@@ -360,9 +368,7 @@ class LocalEngine:
         except TableReadError as exc:
             return exc
         except (duckdb.Error, pa.ArrowException) as exc:
-            if isinstance(exc, duckdb.OutOfMemoryException):
-                self._short_of_memory.add(job.table.id)
-            return EngineError(f"cannot compare values of {job.table.id}: {exc}")
+            return _engine_error(job.table.id, exc)
         finally:
             cursor.close()
 
@@ -400,9 +406,7 @@ class LocalEngine:
                         try:
                             self._store_stack(cursor, stack, [part])
                         except (duckdb.Error, pa.ArrowException) as exc:
-                            if isinstance(exc, duckdb.OutOfMemoryException):
-                                self._short_of_memory.add(table_id)
-                            failed[table_id] = EngineError(f"cannot compare values of {table_id}: {exc}")
+                            failed[table_id] = _engine_error(table_id, exc)
         finally:
             cursor.close()
         return failed

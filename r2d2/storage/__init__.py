@@ -157,9 +157,6 @@ class Lake:
     def is_local(self) -> bool:
         return isinstance(self.fs, pafs.LocalFileSystem)
 
-    def join(self, *parts: str) -> str:
-        return "/".join([self.path.rstrip("/"), *[p.strip("/") for p in parts if p]])
-
     def relative(self, path: str) -> str:
         root = self.path.rstrip("/")
         return path[len(root) :].strip("/") if path.startswith(root) else path

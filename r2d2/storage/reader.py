@@ -75,7 +75,7 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
         try:
             meta = lake.read_footer(datafile.path)
             row_groups = None if file_index in whole else sorted(set(by_file[file_index]))
-            pf = pq.ParquetFile(lake.open(datafile.path), metadata=meta, pre_buffer=True,
+            pf = pq.ParquetFile(lake.open(datafile.path), metadata=meta, pre_buffer=False,
                                 page_checksum_verification=True)  # a page failing its CRC is an error, not data
             present = set(pf.schema_arrow.names)
             wanted = [c for c in columns if c in present and c not in profile.partition_columns]
