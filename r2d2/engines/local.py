@@ -1,10 +1,15 @@
-"""The embedded engine: pyarrow reads (through the lake's counting file system), DuckDB computes.
+"""The embedded engine: pyarrow reads (through the lake's counting file system), numpy hashes,
+DuckDB groups and compares.
 
-Rows are compared through a canonical text encoding of each value that realises DESIGN §2's
-equality (numbers by value, NaN = NaN, -0.0 = 0.0, NULL = NULL, timestamps as instants), and
-fingerprinted with MD5 into 128 bits. Bag containment is then `count(fp in child) <= count(fp in
-parent)` for every fingerprint; a false "contained" needs a 128-bit collision (probability below
-n²/2^128). DuckDB runs in memory and spills to a temporary folder beyond its memory limit.
+Rows are fingerprinted by engines/fingerprint.py: 128-bit keyed hashes of canonical values that
+realise DESIGN §2's equality (numbers by value, NaN = NaN, -0.0 = 0.0, NULL = NULL, timestamps as
+instants), computed over Arrow batches without building text. Bag containment is then
+`count(fp in child) <= count(fp in parent)` for every fingerprint; a false "contained" needs a
+128-bit collision. DuckDB holds the fingerprint multisets and joins them; it runs in memory and
+spills to a temporary folder beyond its memory limit.
+
+The canonical text of values in DuckDB SQL (`canonical_sql`, `fingerprint_sql`) stays here for the
+rebuild recipes, whose verification runs inside DuckDB, and for the benchmark's brute force.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +27,7 @@ import pyarrow as pa
 
 from r2d2.config import ScanConfig, memory_bytes
 from r2d2.discover import TableRef
+from r2d2.engines.fingerprint import FP_SCHEMA, Keys, Spec, fingerprint_rows
 from r2d2.errors import EngineError, R2D2Error, TableReadError
 from r2d2.model import (
     BINARY,
@@ -40,15 +45,19 @@ from r2d2.profile import profile_tables
 from r2d2.sample import ParentProbe, describe_row
 from r2d2.stats import NS_PER_UNIT, base_type
 from r2d2.storage import Lake
-from r2d2.storage.reader import read_rows, stream_table
+from r2d2.storage.reader import iter_table_batches, read_rows
 from r2d2.verify import ColumnSet, FingerprintJob, PairCheck
 
-# Tables up to this size (rows and file bytes) are read whole and fingerprinted in stacks; larger
-# ones stream through DuckDB batch by batch.
+# Tables up to this size (rows and file bytes) are read whole and their fingerprints are grouped
+# many tables at a time; larger ones stream into DuckDB batch by batch.
 SMALL_TABLE_ROWS = 200_000
 SMALL_TABLE_BYTES = 32_000_000
-STACK_BYTES = 256_000_000  # Arrow bytes held in memory before the stacks are fingerprinted
-READ_CHUNK_BYTES = 128_000_000  # file bytes of small tables read concurrently before stacking them
+PENDING_ROWS = 4_000_000  # fingerprints of small tables held before DuckDB groups them (24 bytes each)
+READ_CHUNK_BYTES = 64_000_000  # file bytes of small tables read concurrently
+FPS_SCHEMA = pa.schema([("t", pa.int32()), *FP_SCHEMA])
+# Stored fingerprint multisets: table t, column set k, the two lanes as one 128-bit key, count.
+FPS_TABLE = "(t INTEGER, k INTEGER, fp UHUGEINT, cnt BIGINT)"
+FP = "(CAST(a AS UHUGEINT) << 64) | b AS fp"
 
 T = TypeVar("T")
 
@@ -123,31 +132,18 @@ def fingerprint_sql(refs: list[str], types: list[pa.DataType], doubles: list[boo
     return f"md5_number(concat_ws('|', {', '.join(parts)}))"
 
 
-# A column set's columns as the engine sees them: references, table types, as-double flags.
-Refs = tuple[list[str], list[pa.DataType], list[bool]]
-
-
-def _grouped_fingerprints_sql(source: str, colset_refs: list[Refs]) -> str:
-    """One pass over `source`, one (k, fp, cnt) multiset per column set k."""
-    selects = ", ".join(f"{fingerprint_sql(*refs)} AS f{k}" for k, refs in enumerate(colset_refs))
-    inner = f"SELECT {selects} FROM {source}"
-    if len(colset_refs) == 1:
-        return f"SELECT 0 AS k, f0 AS fp, count(*) AS cnt FROM ({inner}) GROUP BY f0"
-    which = " ".join(f"WHEN GROUPING(f{k}) = 0 THEN {k}" for k in range(len(colset_refs)))
-    fps = ", ".join(f"f{k}" for k in range(len(colset_refs)))
-    sets = ", ".join(f"(f{k})" for k in range(len(colset_refs)))
-    return (f"SELECT CASE {which} END AS k, coalesce({fps}) AS fp, count(*) AS cnt "
-            f"FROM ({inner}) GROUP BY GROUPING SETS ({sets})")
-
-
 def _is_small(table: TableProfile) -> bool:
     return table.rows <= SMALL_TABLE_ROWS and table.bytes <= SMALL_TABLE_BYTES
 
 
-def _job_columns(job: FingerprintJob) -> list[str]:
-    """The table's columns that any of the job's column sets uses, in table order."""
-    used = {name for cs in job.colsets for name, _ in cs}
-    return [c.name for c in job.table.columns if c.name in used]
+def colset_specs(profile: TableProfile, colsets: list[ColumnSet]) -> tuple[list[str], list[pa.DataType], list[Spec]]:
+    """The columns to read for these column sets (in table order), their types, and each set as
+    positions into them."""
+    order = [x.name for x in profile.columns]
+    columns = sorted({c for cs in colsets for c, _ in cs}, key=order.index)
+    position = {c: i for i, c in enumerate(columns)}
+    return (columns, [profile.column(c).type for c in columns],
+            [[(position[c], d) for c, d in cs] for cs in colsets])
 
 
 def _chunks(jobs: list[FingerprintJob], max_bytes: int) -> Iterator[list[FingerprintJob]]:
@@ -162,15 +158,6 @@ def _chunks(jobs: list[FingerprintJob], max_bytes: int) -> Iterator[list[Fingerp
         size += job.table.bytes
     if chunk:
         yield chunk
-
-
-@dataclass
-class Stack:
-    """Column sets of small tables that share a type signature, fingerprinted in one query."""
-
-    types: list[pa.DataType]
-    doubles: list[bool]
-    parts: list[tuple[str, pa.Table]] = field(default_factory=list)  # (table id, its rows)
 
 
 def _engine_error(table_id: str, exc: Exception) -> EngineError:
@@ -201,8 +188,8 @@ class LocalEngine:
         })
         self.con.execute("SET enable_progress_bar = false")
         # Every fingerprint multiset: table number t, column set k, fingerprint, count.
-        self.con.execute("CREATE TABLE fps AS SELECT 0::INTEGER AS t, 0::INTEGER AS k, md5_number('') AS fp, "
-                         "0::BIGINT AS cnt LIMIT 0")
+        self.con.execute(f"CREATE TABLE fps {FPS_TABLE}")
+        self.keys = Keys.fresh()
         self._tables: dict[str, int] = {}  # table id -> its number t in `fps`
         self._colsets: dict[str, dict[ColumnSet, int]] = {}
 
@@ -232,20 +219,19 @@ class LocalEngine:
                 except duckdb.OutOfMemoryException as exc:
                     raise self._out_of_memory(what) from exc
 
-    def _run_grouped(self, cursor: duckdb.DuckDBPyConnection, template: str, profile: TableProfile,
-                     colsets: list[ColumnSet], fragments: list[int] | None) -> None:
-        """One streaming pass over a table: `template` with {grouped} replaced by the query that
-        yields (k, fp, cnt) for each column set k."""
-        order = [x.name for x in profile.columns]
-        columns = sorted({c for cs in colsets for c, _ in cs}, key=order.index)
-        position = {c: i for i, c in enumerate(columns)}
-        refs: list[Refs] = [([f"c{position[c]}" for c, _ in cs], [profile.column(c).type for c, _ in cs],
-                             [d for _, d in cs]) for cs in colsets]
-        cursor.register("__src", stream_table(self.lake, profile, columns, fragments))
+    def _group_into(self, cursor: duckdb.DuckDBPyConnection, target: str, number: int, profile: TableProfile,
+                    colsets: list[ColumnSet], fragments: list[int] | None) -> None:
+        """One streaming pass over a table's fragments: INSERT INTO `target` (t, k, fp, cnt) the
+        fingerprint multiset of each column set k."""
+        columns, types, specs = colset_specs(profile, colsets)
+        fps = pa.RecordBatchReader.from_batches(FP_SCHEMA, (
+            part for batch in iter_table_batches(self.lake, profile, columns, fragments)
+            for part in fingerprint_rows(batch, types, specs, self.keys).to_batches()))
+        cursor.register("__fp", fps)
         try:
-            cursor.execute(template.format(grouped=_grouped_fingerprints_sql("__src", refs)))
+            cursor.execute(f"INSERT INTO {target} SELECT {number}, k, {FP}, count(*) FROM __fp GROUP BY ALL")
         finally:
-            cursor.unregister("__src")
+            cursor.unregister("__fp")
 
     def begin_stage(self, name: str) -> None:
         pass
@@ -270,24 +256,23 @@ class LocalEngine:
 
     def _probe_samples(self, probe: ParentProbe) -> dict[tuple[str, str], str | None]:
         colsets = sorted({check.parent_colset for check in probe.checks})
-        self._retry_alone(f"fingerprinting the sampled fragments of {probe.parent.id}", lambda: self._run_grouped(
-            self.con, "CREATE OR REPLACE TABLE __probe AS {grouped}", probe.parent, colsets, probe.fragments))
+        self.con.execute(f"CREATE OR REPLACE TABLE __probe {FPS_TABLE}")
+        self._retry_alone(f"fingerprinting the sampled fragments of {probe.parent.id}", lambda: self._group_into(
+            self.con, "__probe", 0, probe.parent, colsets, probe.fragments))
         index = {cs: k for k, cs in enumerate(colsets)}
         verdicts: dict[tuple[str, str], str | None] = {}
         for check in probe.checks:
             sample = check.sample
-            k = index[check.parent_colset]
-            refs = [f"c{i}" for i in range(sample.rows.num_columns)]
-            doubles = [d for _, d in check.child_colset]
-            # An explicit row index: with insertion order off, row_number() OVER () need not follow
-            # the sample, and the row shown as evidence must be the one that is missing.
-            numbered = sample.rows.append_column("__i", pa.array(range(sample.rows.num_rows), pa.int64()))
+            spec = [(i, d) for i, (_, d) in enumerate(check.child_colset)]
+            rows = fingerprint_rows(sample.rows, sample.types, [spec], self.keys)
+            # An explicit row index: the row shown as evidence must be the one that is missing.
+            numbered = rows.append_column("i", pa.array(range(rows.num_rows), pa.int64()))
             self.con.register("__sample", numbered)
             try:
                 row = self.con.execute(
-                    f"WITH s AS (SELECT __i AS i, {fingerprint_sql(refs, sample.types, doubles)} AS fp "
-                    f"FROM __sample), c AS (SELECT fp, count(*) AS cnt, min(i) AS i FROM s GROUP BY fp) "
-                    f"SELECT c.i, c.cnt, coalesce(p.cnt, 0) FROM c LEFT JOIN __probe p ON p.fp = c.fp AND p.k = {k} "
+                    f"WITH c AS (SELECT {FP}, count(*) AS cnt, min(i) AS i FROM __sample GROUP BY ALL) "
+                    "SELECT c.i, c.cnt, coalesce(p.cnt, 0) FROM c LEFT JOIN __probe p "
+                    f"ON p.fp = c.fp AND p.k = {index[check.parent_colset]} "
                     f"WHERE coalesce(p.cnt, 0) < {'c.cnt' if self.config.semantics == 'bag' else '1'} "
                     f"ORDER BY c.i LIMIT 1").fetchall()
             finally:
@@ -305,12 +290,12 @@ class LocalEngine:
 
     # Stage 3b -----------------------------------------------------------------------------------
     def fingerprint(self, jobs: list[FingerprintJob], tick: Callable[[], None]) -> dict[str, R2D2Error]:
-        """Fingerprint every job's table once, `workers` units at a time; returns the tables that
+        """Fingerprint every job's table once, `workers` tables at a time; returns the tables that
         could not be read (TableReadError) or compared (EngineError).
 
-        Large tables stream through one grouped query each. Small tables (most of a typical lake)
-        are read into memory, and their column sets are stacked by type signature so that one
-        query fingerprints many tables: DuckDB's fixed cost per query would otherwise dominate."""
+        Large tables stream into one grouped INSERT each. Small tables (most of a typical lake) are
+        read and hashed in worker threads, and their fingerprints are grouped many tables per
+        query: DuckDB's fixed cost per query would otherwise dominate."""
         failed: dict[str, R2D2Error] = {}
         for job in jobs:
             self._tables[job.table.id] = len(self._tables)
@@ -320,18 +305,19 @@ class LocalEngine:
         with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
             streams = [pool.submit(self._fingerprint_large, job) for job in large]
             flushes = []
-            pending: dict[tuple[str, ...], Stack] = {}
-            pending_bytes = 0
+            pending: list[tuple[str, pa.Table]] = []
+            pending_rows = 0
             for batch in _chunks(small, READ_CHUNK_BYTES):  # bounded: one chunk of tables in memory
-                for job, read in zip(batch, pool.map(self._read_small, batch)):
-                    if isinstance(read, R2D2Error):
-                        failed[job.table.id] = read
+                for job, done in zip(batch, pool.map(self._fingerprint_small, batch)):
+                    if isinstance(done, R2D2Error):
+                        failed[job.table.id] = done
                     else:
-                        pending_bytes += self._stack(job, read, pending)
+                        pending.append((job.table.id, done))
+                        pending_rows += done.num_rows
                     tick()
-                if pending_bytes > STACK_BYTES:
+                if pending_rows > PENDING_ROWS:
                     flushes.append(pool.submit(self._flush, pending))
-                    pending, pending_bytes = {}, 0
+                    pending, pending_rows = [], 0
             flushes.append(pool.submit(self._flush, pending))
             for job, future in zip(large, streams):
                 problem = future.result()
@@ -361,65 +347,54 @@ class LocalEngine:
     def _fingerprint_large(self, job: FingerprintJob) -> R2D2Error | None:
         cursor = self._cursor()
         try:
-            number = self._tables[job.table.id]
-            self._run_grouped(cursor, f"INSERT INTO fps SELECT {number}, k, fp, cnt FROM ({{grouped}})",
-                              job.table, job.colsets, None)
+            self._group_into(cursor, "fps", self._tables[job.table.id], job.table, job.colsets, None)
             return None
         except TableReadError as exc:
             return exc
-        except (duckdb.Error, pa.ArrowException) as exc:
+        except (duckdb.Error, pa.ArrowException, ValueError, OverflowError) as exc:
             return _engine_error(job.table.id, exc)
         finally:
             cursor.close()
 
-    def _read_small(self, job: FingerprintJob) -> pa.Table | R2D2Error:
+    def _fingerprint_small(self, job: FingerprintJob) -> pa.Table | R2D2Error:
+        """(t, k, a, b) for every row and column set of a small table, read whole."""
         try:
-            return read_rows(self.lake, job.table, _job_columns(job))
+            columns, types, specs = colset_specs(job.table, job.colsets)
+            rows = fingerprint_rows(read_rows(self.lake, job.table, columns), types, specs, self.keys)
+            number = pa.repeat(pa.scalar(self._tables[job.table.id], pa.int32()), rows.num_rows)
+            return pa.Table.from_arrays([number, *rows.columns], schema=FPS_SCHEMA)
         except TableReadError as exc:
             return exc
-        except pa.ArrowException as exc:
-            return EngineError(f"cannot read values of {job.table.id}: {exc}")
+        except (pa.ArrowException, ValueError, OverflowError) as exc:
+            return EngineError(f"cannot compare values of {job.table.id}: {exc}")
 
-    def _stack(self, job: FingerprintJob, data: pa.Table, pending: dict[tuple[str, ...], Stack]) -> int:
-        position = {c: i for i, c in enumerate(_job_columns(job))}
-        number = self._tables[job.table.id]
-        for k, colset in enumerate(job.colsets):
-            types = [job.table.column(c).type for c, _ in colset]
-            doubles = [d for _, d in colset]
-            stack = pending.setdefault((*map(str, types), *map(str, doubles)), Stack(types, doubles))
-            part = pa.table([pa.repeat(pa.scalar(number, pa.int32()), data.num_rows),
-                             pa.repeat(pa.scalar(k, pa.int32()), data.num_rows),
-                             *[data.column(position[c]) for c, _ in colset]],
-                            names=["t", "k", *[f"c{i}" for i in range(len(colset))]])
-            stack.parts.append((job.table.id, part))
-        return data.nbytes * len(job.colsets)
-
-    def _flush(self, pending: dict[tuple[str, ...], Stack]) -> dict[str, R2D2Error]:
-        failed: dict[str, R2D2Error] = {}
+    def _flush(self, pending: list[tuple[str, pa.Table]]) -> dict[str, R2D2Error]:
+        """Group and store the fingerprints of many small tables in one query."""
+        if not pending:
+            return {}
         cursor = self._cursor()
         try:
-            for stack in pending.values():
-                try:
-                    self._store_stack(cursor, stack, [part for _, part in stack.parts])
-                except (duckdb.Error, pa.ArrowException):
-                    for table_id, part in stack.parts:  # find which tables DuckDB cannot take
-                        try:
-                            self._store_stack(cursor, stack, [part])
-                        except (duckdb.Error, pa.ArrowException) as exc:
-                            failed[table_id] = _engine_error(table_id, exc)
+            try:
+                self._store(cursor, pa.concat_tables([rows for _, rows in pending]))
+                return {}
+            except duckdb.Error:  # find which tables DuckDB cannot take
+                failed: dict[str, R2D2Error] = {}
+                for table_id, rows in pending:
+                    try:
+                        self._store(cursor, rows)
+                    except duckdb.Error as exc:
+                        failed[table_id] = _engine_error(table_id, exc)
+                return failed
         finally:
             cursor.close()
-        return failed
 
-    def _store_stack(self, cursor: duckdb.DuckDBPyConnection, stack: Stack, parts: list[pa.Table]) -> None:
-        refs = [f"c{i}" for i in range(len(stack.types))]
-        cursor.register("__stack", pa.concat_tables(parts))
+    @staticmethod
+    def _store(cursor: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
+        cursor.register("__rows", rows)
         try:
-            fingerprint = fingerprint_sql(refs, stack.types, stack.doubles)
-            cursor.execute(f"INSERT INTO fps SELECT t, k, {fingerprint} AS fp, count(*) AS cnt "
-                           "FROM __stack GROUP BY ALL")
+            cursor.execute(f"INSERT INTO fps SELECT t, k, {FP}, count(*) FROM __rows GROUP BY ALL")
         finally:
-            cursor.unregister("__stack")
+            cursor.unregister("__rows")
 
     def compare(self, checks: list[PairCheck], semantics: str) -> list[tuple[int, int]]:
         """(child rows missing from the parent, child rows) for each pair, in one query."""

@@ -2,7 +2,8 @@
 
 The driver plans (which tables, fragments and column sets); executors do the reading. Every task
 uses the same pyarrow readers and the same canonical values and 128-bit row fingerprints as the
-local engine (engines/local.py, DuckDB inside the task), so both engines reach the same verdicts
+local engine (engines/fingerprint.py, under keys the driver draws and ships with the tasks; the
+sample stage runs the local engine inside each task), so both engines reach the same verdicts
 by construction, and no Spark data source (nor any jar) is needed: Delta tables are read as the
 live Parquet files their log lists, and S3/ADLS through pyarrow.
 
@@ -24,10 +25,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from r2d2.config import ScanConfig, read_yaml_mapping
 from r2d2.discover import TableRef
+from r2d2.engines.fingerprint import Keys
 from r2d2.errors import EngineError, R2D2Error, UsageError
 from r2d2.model import TableProfile
 from r2d2.sample import ParentProbe
@@ -35,7 +38,7 @@ from r2d2.storage import Lake
 from r2d2.verify import ColumnSet, FingerprintJob, PairCheck
 
 UNIT_ROWS = 2_000_000  # rows of one table fingerprinted by one task at most
-FP_SCHEMA = "t int, k int, fp string, cnt long, note string"
+FP_SCHEMA = "t int, k int, a long, b long, cnt long, note string"
 SPARK_DEFAULTS = {"spark.ui.showConsoleProgress": "false", "spark.sql.execution.arrow.pyspark.enabled": "true"}
 
 
@@ -123,35 +126,43 @@ PROBE_SCHEMA = pa.schema([("parent", pa.string()), ("child", pa.string()), ("rea
                           ("error", pa.binary())])
 
 
-def _fingerprint_batches(lake: Lake, config: ScanConfig, shared: Any
+def _fingerprint_batches(lake: Lake, keys: Keys, shared: Any
                          ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from r2d2.engines.fingerprint import fingerprint_rows
+        from r2d2.engines.local import colset_specs
+        from r2d2.storage.reader import iter_table_batches
+
         units: list[tuple[int, TableProfile, list, list[int]]] = shared.value
-        engine = _task_engine(lake, config)
-        try:
-            for i in _indices(batches):
-                number, profile, colsets, fragments = units[i]
-                before = lake.counter.total
-                try:
-                    engine._run_grouped(engine.con, "CREATE OR REPLACE TABLE __u AS {grouped}", profile,
-                                        colsets, fragments)
-                    table = engine.con.sql(f"SELECT CAST({number} AS INTEGER) AS t, CAST(k AS INTEGER) AS k, "
-                                           "hex(fp) AS fp, CAST(cnt AS BIGINT) AS cnt, "
-                                           "CAST(NULL AS VARCHAR) AS note FROM __u").to_arrow_table()
-                    yield from table.to_batches()
-                except Exception as exc:  # reported per table, never fatal
-                    problem = exc if isinstance(exc, R2D2Error) else EngineError(
-                        f"cannot compare values of {profile.id}: {exc}")
-                    yield _note(number, "error:" + pickle.dumps(problem).hex())
-                yield _note(number, f"bytes:{lake.counter.total - before}")
-        finally:
-            engine.close()
+        for i in _indices(batches):
+            number, profile, colsets, fragments = units[i]
+            before = lake.counter.total
+            try:
+                columns, types, specs = colset_specs(profile, colsets)
+                parts = [fingerprint_rows(batch, types, specs, keys)
+                         for batch in iter_table_batches(lake, profile, columns, fragments)]
+                if parts:
+                    counted = pa.concat_tables(parts).group_by(["k", "a", "b"], use_threads=False).aggregate(
+                        [([], "count_all")])
+                    n = counted.num_rows
+                    yield pa.record_batch({
+                        "t": pa.array(np.full(n, number, np.int32)), "k": counted.column("k").combine_chunks(),
+                        # Spark has no unsigned longs: the same 64 bits, signed
+                        "a": pa.array(counted.column("a").to_numpy().view(np.int64)),
+                        "b": pa.array(counted.column("b").to_numpy().view(np.int64)),
+                        "cnt": counted.column("count_all").combine_chunks(), "note": pa.nulls(n, pa.string())})
+            except Exception as exc:  # reported per table, never fatal
+                problem = exc if isinstance(exc, R2D2Error) else EngineError(
+                    f"cannot compare values of {profile.id}: {exc}")
+                yield _note(number, "error:" + pickle.dumps(problem).hex())
+            yield _note(number, f"bytes:{lake.counter.total - before}")
     return run
 
 
 def _note(number: int, note: str) -> pa.RecordBatch:
     return pa.record_batch({"t": pa.array([number], pa.int32()), "k": pa.array([-1], pa.int32()),
-                            "fp": pa.array([""]), "cnt": pa.array([0], pa.int64()), "note": pa.array([note])})
+                            "a": pa.array([0], pa.int64()), "b": pa.array([0], pa.int64()),
+                            "cnt": pa.array([0], pa.int64()), "note": pa.array([note])})
 
 
 # -- driver side ---------------------------------------------------------------------------------
@@ -178,6 +189,7 @@ class SparkEngine:
         self._fps: Any = None
         self.stage_groups: list[str] = []
         self._run = f"r2d2-{id(self)}"
+        self.keys = Keys.fresh()  # shipped to every task: fingerprints are comparable across tasks
 
     def _parallel(self, n: int) -> Any:
         """A DataFrame of indices 0..n-1 spread over the cluster's cores."""
@@ -259,7 +271,7 @@ class SparkEngine:
         if not units:
             return failed
         shared = self.sc.broadcast(units)
-        raw = self._parallel(len(units)).mapInArrow(_fingerprint_batches(self.lake, self.config, shared), FP_SCHEMA)
+        raw = self._parallel(len(units)).mapInArrow(_fingerprint_batches(self.lake, self.keys, shared), FP_SCHEMA)
         raw = raw.persist()
         names = {number: tid for tid, number in self._tables.items()}
         for row in raw.filter(F.col("note").isNotNull()).select("t", "note").collect():
@@ -268,7 +280,7 @@ class SparkEngine:
                 self.lake.counter.add(int(payload))
             else:
                 failed[names[row["t"]]] = pickle.loads(bytes.fromhex(payload))
-        self._fps = (raw.filter(F.col("note").isNull()).groupBy("t", "k", "fp").agg(F.sum("cnt").alias("cnt"))
+        self._fps = (raw.filter(F.col("note").isNull()).groupBy("t", "k", "a", "b").agg(F.sum("cnt").alias("cnt"))
                      .persist())
         self._fps.count()
         raw.unpersist()
@@ -286,9 +298,9 @@ class SparkEngine:
             [(i, self._tables[c.child], self._colsets[c.child][c.child_colset], self._tables[c.parent],
               self._colsets[c.parent][c.parent_colset]) for i, c in enumerate(checks)],
             "i int, ct int, ck int, pt int, pk int")
-        child = self._fps.select(F.col("t").alias("ct"), F.col("k").alias("ck"), "fp", F.col("cnt").alias("c_cnt"))
-        parent = self._fps.select(F.col("t").alias("pt"), F.col("k").alias("pk"), "fp", F.col("cnt").alias("p_cnt"))
-        joined = pairs.join(child, ["ct", "ck"]).join(parent, ["pt", "pk", "fp"], "left")
+        child = self._fps.select(F.col("t").alias("ct"), F.col("k").alias("ck"), "a", "b", F.col("cnt").alias("c_cnt"))
+        parent = self._fps.select(F.col("t").alias("pt"), F.col("k").alias("pk"), "a", "b", F.col("cnt").alias("p_cnt"))
+        joined = pairs.join(child, ["ct", "ck"]).join(parent, ["pt", "pk", "a", "b"], "left")
         if semantics == "bag":
             missing = F.sum(F.greatest(F.col("c_cnt") - F.coalesce(F.col("p_cnt"), F.lit(0)), F.lit(0)))
             total = F.sum("c_cnt")

@@ -1,0 +1,411 @@
+"""Row fingerprints over Arrow arrays: the content core that both engines share (DESIGN §2).
+
+A row of a column set becomes a 128-bit fingerprint, two 64-bit lanes, with no text built per
+value. Each column is hashed once per batch into a 128-bit value hash, whatever the number of
+column sets it takes part in; a column set's fingerprint is the sum, per lane, of its columns'
+value hashes mixed with a key for their position in the set. Only numpy and pyarrow kernels run
+per value, so the work is vectorised and releases the GIL.
+
+Equality (DESIGN §2) is realised by hashing a canonical form of each value:
+- numbers: an integral value (int 3, float 3.0, decimal 3.00) by its integer value; a non-integral
+  float by the bits of its double (NaN one value, -0.0 is 0); a non-integral decimal by its digits
+  without trailing zeros (the exact value); a decimal against a float (`as_double`) as the double
+  nearest to it, correctly rounded (parsed from its exact text);
+- strings and binary by their bytes (strings are UTF-8: same code points, same bytes); dates as
+  days; timestamps as the instant (seconds and nanoseconds), whatever the unit; booleans as 0/1;
+- other flat types (times, durations) by their raw value: only the very same type is compared;
+- NULL as a value of its own, equal to NULL.
+
+The hashes are keyed: `Keys.fresh()` draws 256 random bits per scan, so no lake can be crafted
+against them. Every step from a canonical value to its lane is a bijection of 64-bit words
+(splitmix64's finaliser) or a keyed sum of such words, so two rows that differ in one column never
+share a lane; rows that differ in several share a fingerprint with probability about 2^-128 per
+pair. A false "contained" needs such a collision.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from r2d2.model import BINARY, BOOLEAN, DATE, NUMERIC, STRING, TIMESTAMP, TIMESTAMP_TZ, family_of
+from r2d2.stats import NS_PER_UNIT, base_type
+
+U64 = np.uint64
+_M1, _M2 = U64(0xBF58476D1CE4E5B9), U64(0x94D049BB133111EB)
+_GOLDEN = 0x9E3779B97F4A7C15
+_MASK = (1 << 64) - 1
+
+# Kinds of canonical values: each gets its own key, so values of different kinds never meet.
+INT, BIG, FLOAT, NAN, DECIMAL, TEXT, BYTES, HUGE = range(8)
+NULL_KIND = 8
+_KINDS = 9
+
+
+def _splitmix(x: int) -> int:
+    x = (x + _GOLDEN) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def fmix(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, in place: a bijection of 64-bit words that mixes every bit."""
+    t = np.empty_like(z)
+    np.right_shift(z, U64(30), out=t)
+    np.bitwise_xor(z, t, out=z)
+    np.multiply(z, _M1, out=z)
+    np.right_shift(z, U64(27), out=t)
+    np.bitwise_xor(z, t, out=z)
+    np.multiply(z, _M2, out=z)
+    np.right_shift(z, U64(31), out=t)
+    np.bitwise_xor(z, t, out=z)
+    return z
+
+
+def _fmix_int(x: int) -> int:
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The secret of one scan's fingerprints: every key below derives from it. Fingerprints are
+    comparable only under the same keys (engines ship them to their workers)."""
+
+    seed: tuple[int, int, int, int]
+
+    @staticmethod
+    def fresh() -> Keys:
+        raw = os.urandom(32)
+        return Keys(tuple(int.from_bytes(raw[i:i + 8], "little") for i in range(0, 32, 8)))  # type: ignore[arg-type]
+
+    def key(self, lane: int, purpose: int, index: int = 0) -> int:
+        x = self.seed[lane] ^ _splitmix(self.seed[2 + lane] + purpose * 0x100000001B3 + index)
+        return _splitmix(x)
+
+    def odd(self, lane: int, purpose: int) -> int:
+        return self.key(lane, purpose) | 1
+
+
+# Purposes of keys.
+_VALUE, _SECOND, _KIND, _WORD_STEP, _WORD, _LENGTH, _POSITION = range(7)
+
+
+class ValueHash:
+    """The 128-bit value hashes of one column: lanes `a` and `b` (uint64 arrays)."""
+
+    __slots__ = ("a", "b")
+
+    def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
+        self.a, self.b = a, b
+
+
+def _lanes(keys: Keys, kind: int, x: np.ndarray, y: np.ndarray | None = None) -> ValueHash:
+    """Value hashes of canonical values (kind, x, y) where x and y are 64-bit words (y = 0 when
+    absent). For a fixed kind and y, x -> lane is a bijection; `combine` mixes each lane again."""
+    out = []
+    for lane in (0, 1):
+        z = x.astype(U64, copy=True)
+        z += U64(keys.key(lane, _VALUE))
+        fmix(z)
+        tweak = (keys.key(lane, _KIND, kind) + keys.key(lane, _SECOND)) & _MASK
+        if y is None:
+            z ^= U64(_fmix_int(tweak))
+        else:
+            w = y.astype(U64, copy=True)
+            w += U64(tweak)
+            z ^= fmix(w)
+        out.append(z)
+    return ValueHash(out[0], out[1])
+
+
+def _bytes_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
+    """Value hashes of the byte strings of a binary or string array (nulls hash as empty): per
+    8-byte word, a keyed bijection of the word mixed with its position, summed per value, then mixed
+    with the value's length (so zero padding cannot alias)."""
+    array = array.cast(pa.large_binary()) if not pa.types.is_large_binary(array.type) else array
+    n = len(array)
+    if n == 0:
+        return ValueHash(np.zeros(0, U64), np.zeros(0, U64))
+    offsets_buf, data_buf = array.buffers()[1], array.buffers()[2]
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[array.offset:array.offset + n + 1]
+    lengths = np.diff(offsets)
+    if data_buf is None or n == 0:
+        data = np.zeros(8, dtype=np.uint8)
+    else:
+        data = np.concatenate([np.frombuffer(data_buf, dtype=np.uint8), np.zeros(8, dtype=np.uint8)])
+    nwords = (lengths + 7) // 8
+    first = np.cumsum(nwords) - nwords
+    total = int(nwords.sum())
+    position = np.arange(total, dtype=np.int64) - np.repeat(first, nwords)
+    start = np.repeat(offsets[:-1], nwords) + 8 * position
+    words = np.ndarray(shape=(max(len(data) - 7, 1),), dtype="<u8", buffer=data, strides=(1,))[start]
+    # keep only the bytes of the value in its last word: all 8 in the others
+    kept = np.minimum(np.repeat(lengths, nwords) - 8 * position, 8).astype(U64)
+    words &= np.full(total, _MASK, U64) >> ((U64(8) - kept) * U64(8))
+    pos = position.astype(U64)
+    out = []
+    for lane in (0, 1):
+        z = pos * U64(keys.odd(lane, _WORD_STEP))
+        z += words
+        z += U64(keys.key(lane, _WORD, kind))
+        fmix(z)
+        sums = np.zeros(total + 1, dtype=U64)
+        np.cumsum(z, out=sums[1:])
+        per_value = sums[first + nwords] - sums[first]
+        length_key = lengths.astype(U64) * U64(keys.odd(lane, _LENGTH))
+        length_key += U64(keys.key(lane, _LENGTH, kind))
+        per_value ^= fmix(length_key)
+        out.append(fmix(per_value))
+    return ValueHash(out[0], out[1])
+
+
+def _text_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
+    """Byte-string value hashes, computed once per distinct value (most text columns repeat)."""
+    if len(array) > 64 and not pa.types.is_dictionary(array.type):
+        array = pc.dictionary_encode(array)
+    if pa.types.is_dictionary(array.type):
+        inner = _bytes_lanes(keys, kind, array.dictionary)
+        indices = array.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        if len(inner.a) == 0:
+            return ValueHash(np.zeros(len(array), U64), np.zeros(len(array), U64))
+        return ValueHash(inner.a[indices], inner.b[indices])
+    return _bytes_lanes(keys, kind, array)
+
+
+def _ints(array: pa.Array) -> np.ndarray:
+    """An integer-like array's values as int64 (nulls as 0)."""
+    return array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+def _exact_int_lanes(keys: Keys, values: list[int]) -> ValueHash:
+    """Integers in any range: int64 ones as INT, up to 128 bits as BIG (two's complement words),
+    beyond that by their decimal digits."""
+    a = np.zeros(len(values), U64)
+    b = np.zeros(len(values), U64)
+    kinds = np.zeros(len(values), np.int8)
+    huge: list[int] = []
+    for i, v in enumerate(values):
+        if -(1 << 63) <= v < (1 << 63):
+            a[i] = v & _MASK
+            kinds[i] = INT
+        elif -(1 << 127) <= v < (1 << 127):
+            a[i], b[i] = v & _MASK, (v >> 64) & _MASK
+            kinds[i] = BIG
+        else:
+            kinds[i] = HUGE
+            huge.append(i)
+    result = _lanes(keys, INT, a)
+    _put(result, kinds == BIG, _lanes(keys, BIG, a[kinds == BIG], b[kinds == BIG]))
+    if huge:
+        _put(result, kinds == HUGE, _text_lanes(keys, HUGE, pa.array([str(values[i]) for i in huge])))
+    return result
+
+
+def _put(into: ValueHash, where: np.ndarray, part: ValueHash) -> None:
+    if len(part.a):
+        into.a[where] = part.a
+        into.b[where] = part.b
+
+
+def _double_lanes(keys: Keys, values: np.ndarray) -> ValueHash:
+    """Doubles by value: integral ones as integers (3.0 = 3), NaN as one value, others by bits."""
+    values = values.astype(np.float64, copy=False)
+    with np.errstate(invalid="ignore"):
+        integral = np.isfinite(values) & (np.trunc(values) == values)
+    small = integral & (np.abs(values) < 2.0**63)
+    nan = np.isnan(values)
+    bits = (values + 0.0).view(U64)  # + 0.0 turns -0.0 into 0.0 (integral anyway)
+    result = _lanes(keys, FLOAT, bits)
+    if small.any():
+        _put(result, small, _lanes(keys, INT, values[small].astype(np.int64)))
+    if nan.any():
+        _put(result, nan, _lanes(keys, NAN, np.zeros(int(nan.sum()), U64)))
+    large = integral & ~small
+    if large.any():
+        _put(result, large, _exact_int_lanes(keys, [int(v) for v in values[large]]))
+    return result
+
+
+def _plain_decimal_text(texts: pa.Array) -> pa.Array:
+    """Arrow's decimal text ('-12.500', '1.0E-10', '0E-20') in plain canonical form: no exponent,
+    no trailing fractional zeros, no '-0' ('-12.5', '0.0000000001', '0'). NULLs become '0'."""
+    texts = texts.fill_null("0")
+    if pc.any(pc.match_substring(texts, "E")).as_py():  # Arrow's scientific form, for tiny values
+        texts = pa.array([t if "E" not in t else format(Decimal(t).normalize(), "f") for t in texts.to_pylist()],
+                         pa.string())
+    dotted = pc.match_substring(texts, ".")
+    trimmed = pc.if_else(dotted, pc.utf8_rtrim(pc.utf8_rtrim(texts, characters="0"), characters="."), texts)
+    return pc.if_else(pc.equal(trimmed, "-0"), "0", trimmed)
+
+
+def _scaled_lanes(keys: Keys, unscaled: np.ndarray, scale: np.ndarray) -> ValueHash:
+    """Decimals given as int64 unscaled values with their scales: trailing zeros stripped, then
+    integral values as integers (so 3.00 = 3) and others as (digits, scale)."""
+    unscaled = unscaled.copy()
+    scale = scale.astype(np.int64, copy=True)
+    for _ in range(int(scale.max(initial=0))):
+        strip = (scale > 0) & (unscaled % 10 == 0)
+        if not strip.any():
+            break
+        np.floor_divide(unscaled, 10, out=unscaled, where=strip)
+        scale -= strip
+    result = _lanes(keys, DECIMAL, unscaled, scale.astype(U64))
+    integral = scale == 0
+    if integral.any():
+        _put(result, integral, _lanes(keys, INT, unscaled[integral]))
+    return result
+
+
+def _decimal_text_lanes(keys: Keys, texts: pa.Array) -> ValueHash:
+    """Decimals from their exact text, for values whose digits exceed 64 bits."""
+    plain = _plain_decimal_text(texts)
+    point = pc.find_substring(plain, ".").to_numpy(zero_copy_only=False)
+    digits = pc.replace_substring(plain, ".", "")
+    fits = (pc.utf8_length(pc.utf8_ltrim(pc.utf8_ltrim(digits, characters="-"), characters="0"))
+            .to_numpy(zero_copy_only=False) <= 18)
+    result = _text_lanes(keys, DECIMAL, plain)
+    if fits.any():
+        chosen = pa.array(fits)
+        scale = np.where(point >= 0, pc.utf8_length(plain).to_numpy(zero_copy_only=False) - point - 1, 0)
+        _put(result, fits, _scaled_lanes(keys, pc.cast(pc.filter(digits, chosen), pa.int64()).to_numpy(
+            zero_copy_only=False), scale[fits]))
+    wide = ~fits & (point < 0)  # integers beyond 64 bits
+    if wide.any():
+        _put(result, wide, _exact_int_lanes(keys, [int(t) for t in pc.filter(plain, pa.array(wide)).to_pylist()]))
+    return result
+
+
+def _decimal_lanes(keys: Keys, array: pa.Array) -> ValueHash:
+    """decimal128 values: those whose unscaled value fits 64 bits straight from Arrow's buffer,
+    the others through their exact text."""
+    n = len(array)
+    words = np.frombuffer(array.buffers()[1], dtype=np.int64)[2 * array.offset:2 * (array.offset + n)]
+    low, high = words[0::2], words[1::2]
+    fits = high == (low >> 63)
+    if array.null_count:
+        fits |= ~array.is_valid().to_numpy(zero_copy_only=False)
+    result = _scaled_lanes(keys, np.where(fits, low, 0), np.full(n, array.type.scale))
+    if not fits.all():
+        _put(result, ~fits, _decimal_text_lanes(keys, pc.cast(pc.filter(array, pa.array(~fits)), pa.string())))
+    return result
+
+
+def _decimal_text(array: pa.Array) -> pa.Array:
+    if pa.types.is_decimal(array.type):
+        return pc.cast(array, pa.string())
+    return array.cast(pa.string())  # wide decimals arrive as their exact text
+
+
+def value_hashes(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType, keys: Keys,
+                 as_double: bool = False) -> ValueHash:
+    """The value hashes of one column, given in engine form (storage.reader.engine_array) for a
+    table column of type `dtype`. Equal under DESIGN §2 exactly when equal here (up to the
+    collision bound in the module docstring)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    dtype = base_type(dtype)
+    family = family_of(dtype)
+    kind_type = array.type
+    if family == NUMERIC:
+        if pa.types.is_integer(kind_type):
+            if pa.types.is_uint64(kind_type):
+                raw = array.fill_null(0).to_numpy(zero_copy_only=False)
+                big = raw >= U64(1 << 63)
+                result = _lanes(keys, INT, raw.view(np.int64))
+                if big.any():
+                    _put(result, big, _lanes(keys, BIG, raw[big], np.zeros(int(big.sum()), U64)))
+            else:
+                result = _lanes(keys, INT, _ints(array))
+        elif pa.types.is_floating(kind_type):
+            result = _double_lanes(keys, array.fill_null(0).to_numpy(zero_copy_only=False))
+        elif as_double:
+            # the exact text parsed as a double is the correctly rounded nearest double
+            doubles = pc.cast(_plain_decimal_text(_decimal_text(array)), pa.float64())
+            result = _double_lanes(keys, doubles.to_numpy(zero_copy_only=False))
+        elif pa.types.is_decimal128(array.type):
+            result = _decimal_lanes(keys, array)
+        else:  # wide decimals arrive as their exact text
+            result = _decimal_text_lanes(keys, array)
+    elif family == STRING:
+        if pa.types.is_string_view(array.type):
+            array = array.cast(pa.large_string())
+        result = _text_lanes(keys, TEXT, array)
+    elif family == BINARY:
+        if pa.types.is_binary_view(array.type) or pa.types.is_fixed_size_binary(array.type):
+            array = array.cast(pa.large_binary())
+        result = _text_lanes(keys, BYTES, array)
+    elif family == BOOLEAN:
+        result = _lanes(keys, INT, array.fill_null(False).to_numpy(zero_copy_only=False).astype(np.int64))
+    elif family == DATE:
+        result = _lanes(keys, INT, _ints(array.cast(pa.int32()) if pa.types.is_date32(array.type) else array))
+    elif family in (TIMESTAMP, TIMESTAMP_TZ):  # engine form: the raw count of the table's unit
+        per_second = 1_000_000_000 // NS_PER_UNIT[dtype.unit]
+        counts = _ints(array)
+        seconds, rest = np.divmod(counts, per_second)
+        result = _lanes(keys, INT, seconds, (rest * NS_PER_UNIT[dtype.unit]).astype(U64))
+    elif array.type == pa.null():
+        result = ValueHash(np.zeros(len(array), U64), np.zeros(len(array), U64))
+    elif pa.types.is_integer(array.type):  # times and durations: raw counts of one and the same type
+        result = _lanes(keys, INT, _ints(array))
+    else:
+        result = _text_lanes(keys, TEXT, pa.array([None if v is None else repr(v) for v in array.to_pylist()],
+                                                  pa.large_string()))
+    if array.null_count:
+        nulls = ~array.is_valid().to_numpy(zero_copy_only=False)
+        result.a[nulls] = U64(keys.key(0, _KIND, NULL_KIND))
+        result.b[nulls] = U64(keys.key(1, _KIND, NULL_KIND))
+    return result
+
+
+def combine(columns: list[ValueHash], keys: Keys) -> ValueHash:
+    """A column set's row fingerprints from its columns' value hashes, in the set's order: per
+    lane, the sum of each value hash mixed with its position's key."""
+    n = len(columns[0].a) if columns else 0
+    out = []
+    for lane in (0, 1):
+        total = np.zeros(n, U64)
+        for position, column in enumerate(columns):
+            z = (column.a if lane == 0 else column.b) + U64(keys.key(lane, _POSITION, position))
+            total += fmix(z)
+        out.append(total)
+    return ValueHash(out[0], out[1])
+
+
+# A column set as the engine reads it: (position of the column in the batch, as_double) per column.
+Spec = list[tuple[int, bool]]
+FP_SCHEMA = pa.schema([("k", pa.int32()), ("a", pa.uint64()), ("b", pa.uint64())])
+
+
+def fingerprint_sets(data: pa.RecordBatch | pa.Table, types: list[pa.DataType], specs: list[Spec],
+                     keys: Keys) -> list[ValueHash]:
+    """The row fingerprints of each column set over `data` (columns in engine form, of the table
+    types `types`); each column is hashed once however many sets use it."""
+    hashed: dict[tuple[int, bool], ValueHash] = {}
+    result = []
+    for spec in specs:
+        parts = []
+        for position, as_double in spec:
+            if (position, as_double) not in hashed:
+                hashed[position, as_double] = value_hashes(data.column(position), types[position], keys, as_double)
+            parts.append(hashed[position, as_double])
+        result.append(combine(parts, keys))
+    return result
+
+
+def fingerprint_rows(data: pa.RecordBatch | pa.Table, types: list[pa.DataType], specs: list[Spec],
+                     keys: Keys) -> pa.Table:
+    """(k, a, b) for every row of `data` and column set k: the rows an engine groups and counts."""
+    sets = fingerprint_sets(data, types, specs, keys)
+    n = data.num_rows
+    return pa.table([pa.array(np.repeat(np.arange(len(specs), dtype=np.int32), n)),
+                     pa.array(np.concatenate([s.a for s in sets]) if sets else np.zeros(0, U64)),
+                     pa.array(np.concatenate([s.b for s in sets]) if sets else np.zeros(0, U64))],
+                    schema=FP_SCHEMA)
