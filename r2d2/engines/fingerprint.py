@@ -382,30 +382,63 @@ def combine(columns: list[ValueHash], keys: Keys) -> ValueHash:
 # A column set as the engine reads it: (position of the column in the batch, as_double) per column.
 Spec = list[tuple[int, bool]]
 FP_SCHEMA = pa.schema([("k", pa.int32()), ("a", pa.uint64()), ("b", pa.uint64())])
+FPS_SCHEMA = pa.schema([("t", pa.int32()), *FP_SCHEMA])
 
 
-def fingerprint_sets(data: pa.RecordBatch | pa.Table, types: list[pa.DataType], specs: list[Spec],
-                     keys: Keys) -> list[ValueHash]:
-    """The row fingerprints of each column set over `data` (columns in engine form, of the table
-    types `types`); each column is hashed once however many sets use it."""
-    hashed: dict[tuple[int, bool], ValueHash] = {}
-    result = []
-    for spec in specs:
-        parts = []
-        for position, as_double in spec:
-            if (position, as_double) not in hashed:
-                hashed[position, as_double] = value_hashes(data.column(position), types[position], keys, as_double)
-            parts.append(hashed[position, as_double])
-        result.append(combine(parts, keys))
-    return result
+def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.DataType], list[Spec]]],
+                     keys: Keys) -> pa.Table:
+    """(t, k, a, b) for every row of every part (t, its columns in engine form, their table types,
+    its column sets) and each of its column sets k. Same-typed columns of all parts are hashed in one
+    go and same-width sets combined in one go: small tables cost a few array operations together,
+    not a few per table."""
+    members: dict[tuple[str, str, bool], list[tuple[int, int, bool]]] = {}
+    seen: set[tuple[int, int, bool]] = set()
+    for index, (_, data, types, specs) in enumerate(parts):
+        for spec in specs:
+            for position, as_double in spec:
+                if (index, position, as_double) not in seen:
+                    seen.add((index, position, as_double))
+                    same = (str(data.column(position).type), str(base_type(types[position])), as_double)
+                    members.setdefault(same, []).append((index, position, as_double))
+    hashed: dict[tuple[int, int, bool], ValueHash] = {}
+    for group in members.values():
+        first, position, as_double = group[0]
+        chunks = [c for i, p, _ in group for c in _chunks_of(parts[i][1].column(p))]
+        stacked = pa.concat_arrays(chunks) if len(chunks) != 1 else chunks[0]
+        values = value_hashes(stacked, parts[first][2][position], keys, as_double)
+        start = 0
+        for member in group:
+            end = start + parts[member[0]][1].num_rows
+            hashed[member] = ValueHash(values.a[start:end], values.b[start:end])
+            start = end
+    by_width: dict[int, list[tuple[int, int, list[ValueHash]]]] = {}
+    for index, (number, _, _, specs) in enumerate(parts):
+        for k, spec in enumerate(specs):
+            by_width.setdefault(len(spec), []).append((number, k, [hashed[index, p, d] for p, d in spec]))
+    numbers, sets, lane_a, lane_b = [], [], [], []
+    for width, group_sets in by_width.items():
+        columns = [ValueHash(np.concatenate([c[i].a for _, _, c in group_sets]),
+                             np.concatenate([c[i].b for _, _, c in group_sets])) for i in range(width)]
+        rows = [len(c[0].a) for _, _, c in group_sets]
+        numbers.append(np.repeat(np.array([n for n, _, _ in group_sets], np.int32), rows))
+        sets.append(np.repeat(np.array([k for _, k, _ in group_sets], np.int32), rows))
+        fp = combine(columns, keys)
+        lane_a.append(fp.a)
+        lane_b.append(fp.b)
+
+    return pa.table([_joined(numbers, np.int32), _joined(sets, np.int32), _joined(lane_a, U64),
+                     _joined(lane_b, U64)], schema=FPS_SCHEMA)
+
+
+def _joined(arrays: list[np.ndarray], dtype: type) -> pa.Array:
+    return pa.array(np.concatenate(arrays) if arrays else np.zeros(0, dtype))
+
+
+def _chunks_of(column: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
 
 
 def fingerprint_rows(data: pa.RecordBatch | pa.Table, types: list[pa.DataType], specs: list[Spec],
                      keys: Keys) -> pa.Table:
     """(k, a, b) for every row of `data` and column set k: the rows an engine groups and counts."""
-    sets = fingerprint_sets(data, types, specs, keys)
-    n = data.num_rows
-    return pa.table([pa.array(np.repeat(np.arange(len(specs), dtype=np.int32), n)),
-                     pa.array(np.concatenate([s.a for s in sets]) if sets else np.zeros(0, U64)),
-                     pa.array(np.concatenate([s.b for s in sets]) if sets else np.zeros(0, U64))],
-                    schema=FP_SCHEMA)
+    return fingerprint_many([(0, data, types, specs)], keys).drop_columns(["t"])

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from r2d2.config import ScanConfig, memory_bytes
 from r2d2.discover import TableRef
-from r2d2.engines.fingerprint import FP_SCHEMA, Keys, Spec, fingerprint_rows
+from r2d2.engines.fingerprint import FP_SCHEMA, Keys, Spec, fingerprint_many, fingerprint_rows
 from r2d2.errors import EngineError, R2D2Error, TableReadError
 from r2d2.model import (
     BINARY,
@@ -52,9 +52,7 @@ from r2d2.verify import ColumnSet, FingerprintJob, PairCheck
 # many tables at a time; larger ones stream into DuckDB batch by batch.
 SMALL_TABLE_ROWS = 200_000
 SMALL_TABLE_BYTES = 32_000_000
-PENDING_ROWS = 4_000_000  # fingerprints of small tables held before DuckDB groups them (24 bytes each)
 READ_CHUNK_BYTES = 64_000_000  # file bytes of small tables read concurrently
-FPS_SCHEMA = pa.schema([("t", pa.int32()), *FP_SCHEMA])
 # Stored fingerprint multisets: table t, column set k, the two lanes as one 128-bit key, count.
 FPS_TABLE = "(t INTEGER, k INTEGER, fp UHUGEINT, cnt BIGINT)"
 FP = "(CAST(a AS UHUGEINT) << 64) | b AS fp"
@@ -304,28 +302,23 @@ class LocalEngine:
         large = [j for j in jobs if not _is_small(j.table)]
         with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
             streams = [pool.submit(self._fingerprint_large, job) for job in large]
-            flushes = []
-            pending: list[tuple[str, pa.Table]] = []
-            pending_rows = 0
-            for batch in _chunks(small, READ_CHUNK_BYTES):  # bounded: one chunk of tables in memory
-                for job, done in zip(batch, pool.map(self._fingerprint_small, batch)):
-                    if isinstance(done, R2D2Error):
-                        failed[job.table.id] = done
+            stores = []
+            for batch in _chunks(small, READ_CHUNK_BYTES):  # bounded: a few chunks of tables in memory
+                read = []
+                for job, rows in zip(batch, pool.map(self._read_small, batch)):
+                    if isinstance(rows, R2D2Error):
+                        failed[job.table.id] = rows
                     else:
-                        pending.append((job.table.id, done))
-                        pending_rows += done.num_rows
+                        read.append((job, rows))
                     tick()
-                if pending_rows > PENDING_ROWS:
-                    flushes.append(pool.submit(self._flush, pending))
-                    pending, pending_rows = [], 0
-            flushes.append(pool.submit(self._flush, pending))
+                stores.append(pool.submit(self._store_small, read))
             for job, future in zip(large, streams):
                 problem = future.result()
                 if problem is not None:
                     failed[job.table.id] = problem
                 tick()
-            for flushed in flushes:
-                failed.update(flushed.result())
+            for stored in stores:
+                failed.update(stored.result())
         retry = [job for job in jobs if isinstance(failed.get(job.table.id), _ShortOfMemory)]
         if retry:  # nothing of theirs was stored (each INSERT is atomic): again, one at a time
             with self._one_thread():
@@ -356,37 +349,38 @@ class LocalEngine:
         finally:
             cursor.close()
 
-    def _fingerprint_small(self, job: FingerprintJob) -> pa.Table | R2D2Error:
-        """(t, k, a, b) for every row and column set of a small table, read whole."""
+    def _read_small(self, job: FingerprintJob) -> pa.Table | R2D2Error:
         try:
-            columns, types, specs = colset_specs(job.table, job.colsets)
-            rows = fingerprint_rows(read_rows(self.lake, job.table, columns), types, specs, self.keys)
-            number = pa.repeat(pa.scalar(self._tables[job.table.id], pa.int32()), rows.num_rows)
-            return pa.Table.from_arrays([number, *rows.columns], schema=FPS_SCHEMA)
+            return read_rows(self.lake, job.table, colset_specs(job.table, job.colsets)[0])
         except TableReadError as exc:
             return exc
-        except (pa.ArrowException, ValueError, OverflowError) as exc:
-            return EngineError(f"cannot compare values of {job.table.id}: {exc}")
+        except pa.ArrowException as exc:
+            return EngineError(f"cannot read values of {job.table.id}: {exc}")
 
-    def _flush(self, pending: list[tuple[str, pa.Table]]) -> dict[str, R2D2Error]:
-        """Group and store the fingerprints of many small tables in one query."""
-        if not pending:
+    def _store_small(self, read: list[tuple[FingerprintJob, pa.Table]]) -> dict[str, R2D2Error]:
+        """Fingerprint many small tables together and store their multisets in one query; when
+        that fails, table by table to find which cannot be compared."""
+        if not read:
             return {}
         cursor = self._cursor()
         try:
             try:
-                self._store(cursor, pa.concat_tables([rows for _, rows in pending]))
+                self._store(cursor, fingerprint_many([self._part(job, rows) for job, rows in read], self.keys))
                 return {}
-            except duckdb.Error:  # find which tables DuckDB cannot take
+            except (duckdb.Error, pa.ArrowException, ValueError, OverflowError):
                 failed: dict[str, R2D2Error] = {}
-                for table_id, rows in pending:
+                for job, rows in read:
                     try:
-                        self._store(cursor, rows)
-                    except duckdb.Error as exc:
-                        failed[table_id] = _engine_error(table_id, exc)
+                        self._store(cursor, fingerprint_many([self._part(job, rows)], self.keys))
+                    except (duckdb.Error, pa.ArrowException, ValueError, OverflowError) as exc:
+                        failed[job.table.id] = _engine_error(job.table.id, exc)
                 return failed
         finally:
             cursor.close()
+
+    def _part(self, job: FingerprintJob, rows: pa.Table) -> tuple[int, pa.Table, list[pa.DataType], list[Spec]]:
+        _, types, specs = colset_specs(job.table, job.colsets)
+        return self._tables[job.table.id], rows, types, specs
 
     @staticmethod
     def _store(cursor: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
