@@ -50,7 +50,15 @@ from r2d2.schema_graph import build_schema_graph
 from r2d2.storage import Lake, open_lake
 from r2d2.storage.paths import scrub
 from r2d2.storage.reader import read_rows
-from r2d2.verify import comparison_order, is_exact, pair_check, plan_fingerprints, transitive_via
+from r2d2.verify import (
+    Twins,
+    comparison_order,
+    is_exact,
+    pair_check,
+    plan_fingerprints,
+    signature,
+    transitive_via,
+)
 
 
 class Progress:
@@ -237,37 +245,145 @@ class Scan:
                         contained.add(cand.key)
                         children[cand.parent].add(cand.child)
 
-                ordered = comparison_order(comparable, self.profiles)
-                for group in compare_batches(ordered, self.profiles, engine.compare_batch, engine.compare_rows):
-                    batch = []
+                for cand in comparable:
+                    broken = self._broken(cand, failed)
+                    if broken:
+                        self.decide(cand, UNKNOWN, "verify", broken)
+                        tick()
+
+                pending = [c for c in comparable if not self._broken(c, failed)]
+                twins = Twins()
+                if self.config.semantics == "bag":
+                    pending = self._find_twins(engine, pending, twins, prove, tick)
+                # Each pair of twin classes is compared once; its other pairs copy the verdict.
+                by_class: dict[tuple[str, str], Candidate] = {}
+                for group in compare_batches(comparison_order(pending, self.profiles), self.profiles,
+                                             engine.compare_batch, engine.compare_rows):
+                    batch, copies = [], []
                     for cand in group:
-                        broken = failed.get(cand.parent) or failed.get(cand.child)
-                        middle = None if broken or cand.unsupported else transitive_via(cand, contained, children)
-                        if broken:
-                            self.decide(cand, UNKNOWN, "verify", broken)
-                        elif middle is not None:
+                        middle = None if cand.unsupported else transitive_via(cand, contained, children)
+                        known = by_class.get((twins.find(cand.parent), twins.find(cand.child)))
+                        if middle is not None:
                             self.decide(cand, CONTAINED, "transitive",
                                         f"{cand.parent} contains {middle}, which contains {cand.child}")
                             prove(cand)
+                        elif known is not None:
+                            copies.append((cand, known))
                         else:
+                            by_class[twins.find(cand.parent), twins.find(cand.child)] = cand
                             batch.append(cand)
-                    counts: list[tuple[int, int] | None]
-                    try:
-                        checks = [pair_check(c, self.profiles[c.parent], self.profiles[c.child]) for c in batch]
-                        counts = [*engine.compare(checks, self.config.semantics)]
-                    except Exception as exc:  # an engine failure costs these pairs, not the scan
-                        counts = [None] * len(batch)
-                        problem = f"comparison failed: {type(exc).__name__}: {exc}"
-                    for cand, count in zip(batch, counts):
-                        if count is None:
-                            self.decide(cand, UNKNOWN, "verify", problem)
-                            continue
-                        self._judge(cand, *count)
-                        if self.edges[cand.key].status == CONTAINED:
-                            prove(cand)
+                    self._compare(engine, batch, prove)
+                    for cand, known in copies:
+                        self._copy_verdict(cand, known, prove)
                     for _ in group:
                         tick()
             st.pairs_out = sum(1 for c in pairs if self.edges[c.key].status == CONTAINED)
+
+    @staticmethod
+    def _broken(cand: Candidate, failed: dict[str, str]) -> str | None:
+        return failed.get(cand.parent) or failed.get(cand.child)
+
+    def _compare(self, engine: Engine, batch: list[Candidate], prove: Callable[[Candidate], None]) -> None:
+        """Compare a batch of pairs in one engine call and judge each."""
+        counts: list[tuple[int, int] | None]
+        try:
+            checks = [pair_check(c, self.profiles[c.parent], self.profiles[c.child]) for c in batch]
+            counts = [*engine.compare(checks, self.config.semantics)] if batch else []
+        except Exception as exc:  # an engine failure costs these pairs, not the scan
+            counts = [None] * len(batch)
+            problem = f"comparison failed: {type(exc).__name__}: {exc}"
+        for cand, count in zip(batch, counts):
+            if count is None:
+                self.decide(cand, UNKNOWN, "verify", problem)
+                continue
+            self._judge(cand, *count)
+            if self.edges[cand.key].status == CONTAINED:
+                prove(cand)
+
+    def _find_twins(self, engine: Engine, pairs: list[Candidate], twins: Twins,
+                    prove: Callable[[Candidate], None], tick: Callable[[], None]) -> list[Candidate]:
+        """Decide the pairs of tables with the same signature whose reverse pair is also pending
+        (likely copies), joining proven twins; returns the other pairs.
+
+        Under bag semantics, C ⊆ P with |C| = |P| makes them equal, so one comparison decides both
+        directions; and unequal ones miss as many rows one way as the other. Rounds compare one
+        pair per pair of classes, so a class of k copies costs about k comparisons, not k²."""
+        keys = {c.key for c in pairs}
+        signatures = {t: signature(self.profiles[t]) for c in pairs for t in c.key}
+
+        def mirrored(c: Candidate) -> bool:
+            return (not c.unsupported and (c.child, c.parent) in keys
+                    and signatures[c.parent] == signatures[c.child])
+        mirrors = [c for c in pairs if mirrored(c)]
+        rest = [c for c in pairs if not mirrored(c)]
+        apart: dict[tuple[str, str], Candidate] = {}  # class pairs proven unequal, by the pair that did
+        todo = sorted((c for c in mirrors if c.parent < c.child), key=lambda c: c.key)
+        reverse = {c.key: c for c in mirrors if c.parent > c.child}
+        while todo:
+            batch, later = [], []
+            chosen: set[tuple[str, str]] = set()
+            for cand in todo:
+                pair = twins.pair(cand.parent, cand.child)
+                if pair[0] == pair[1]:
+                    self._copy_twins(cand, reverse[cand.child, cand.parent], twins, prove)
+                elif pair in apart:
+                    known = apart[pair]
+                    self._copy_apart(cand, known, reverse[cand.child, cand.parent])
+                elif pair in chosen:
+                    later.append(cand)
+                    continue
+                else:
+                    chosen.add(pair)
+                    batch.append(cand)
+                    continue
+                tick()
+                tick()
+            self._compare(engine, batch, prove)
+            for cand in batch:  # first every join of the round, so that class roots are final below
+                if self.edges[cand.key].status == CONTAINED:
+                    twins.join(cand.parent, cand.child)
+            for cand in batch:
+                back = reverse[cand.child, cand.parent]
+                edge = self.edges[cand.key]
+                if edge.status == CONTAINED:
+                    self.decide(back, CONTAINED, "verify", f"{edge.reason}, and both tables have "
+                                f"{self.profiles[cand.child].rows} rows: they hold the same rows")
+                    prove(back)
+                elif edge.status == NOT_CONTAINED:
+                    apart[twins.pair(cand.parent, cand.child)] = cand
+                    self.decide(back, NOT_CONTAINED, "verify", f"{edge.reason} (both tables have "
+                                f"{self.profiles[cand.child].rows} rows: as many miss the other way)")
+                else:
+                    self.decide(back, edge.status, edge.stage, edge.reason)
+                tick()
+                tick()
+            todo = later
+        return rest
+
+    def _copy_twins(self, cand: Candidate, back: Candidate, twins: Twins, prove: Callable[[Candidate], None]) -> None:
+        root = twins.find(cand.parent)
+        for pair in (cand, back):
+            self.decide(pair, CONTAINED, "transitive",
+                        f"{pair.parent} and {pair.child} both hold the same rows as {root}")
+            prove(pair)
+
+    def _copy_apart(self, cand: Candidate, known: Candidate, back: Candidate) -> None:
+        reason = self.edges[known.key].reason
+        for pair in (cand, back):
+            self.decide(pair, NOT_CONTAINED, "verify",
+                        f"{reason}, as for {known.parent} and {known.child}, which hold the same rows")
+
+    def _copy_verdict(self, cand: Candidate, known: Candidate, prove: Callable[[Candidate], None]) -> None:
+        """A pair whose tables are twins of a compared pair's: the same verdict."""
+        edge = self.edges[known.key]
+        same = f"{cand.parent} holds the same rows as {known.parent}" if cand.parent != known.parent else ""
+        if cand.child != known.child:
+            same += (", and " if same else "") + f"{cand.child} the same rows as {known.child}"
+        if edge.status == CONTAINED:
+            self.decide(cand, CONTAINED, "transitive", f"{known.parent} contains {known.child}; {same}")
+            prove(cand)
+        else:
+            self.decide(cand, edge.status, edge.stage, f"{edge.reason} ({same})")
 
     def _judge(self, cand: Candidate, missing: int, total: int) -> None:
         unit = "rows" if self.config.semantics == "bag" else "distinct rows"

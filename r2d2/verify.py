@@ -80,3 +80,36 @@ def transitive_via(candidate: Candidate, contained: set[tuple[str, str]],
         if middle != candidate.child and (middle, candidate.child) in contained:
             return middle
     return None
+
+
+def signature(table: TableProfile) -> tuple[int, tuple[tuple[str, str], ...]]:
+    """Row count and exact schema: tables with equal signatures and equal rows are interchangeable
+    in every pair (same columns matched, same values compared)."""
+    return table.rows, tuple((c.name, str(c.type)) for c in table.columns)
+
+
+class Twins:
+    """Classes of tables proven to hold the same multiset of rows under the same exact schema
+    (union-find). Under bag semantics, a twin of P contains a twin of C exactly when P contains C,
+    with the same count of missing rows, so one comparison decides a whole class pair."""
+
+    def __init__(self) -> None:
+        self._up: dict[str, str] = {}
+
+    def find(self, table: str) -> str:
+        root = table
+        while self._up.get(root, root) != root:
+            root = self._up[root]
+        while table != root:  # path compression
+            self._up[table], table = root, self._up.get(table, table)
+        return root
+
+    def pair(self, a: str, b: str) -> tuple[str, str]:
+        """The classes of two tables, in a fixed order."""
+        ra, rb = self.find(a), self.find(b)
+        return (ra, rb) if ra <= rb else (rb, ra)
+
+    def join(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self._up[max(ra, rb)] = min(ra, rb)

@@ -17,10 +17,12 @@ Equality (DESIGN §2) is realised by hashing a canonical form of each value:
 - NULL as a value of its own, equal to NULL.
 
 The hashes are keyed: `Keys.fresh()` draws 256 random bits per scan, so no lake can be crafted
-against them. Every step from a canonical value to its lane is a bijection of 64-bit words
-(splitmix64's finaliser) or a keyed sum of such words, so two rows that differ in one column never
-share a lane; rows that differ in several share a fingerprint with probability about 2^-128 per
-pair. A false "contained" needs such a collision.
+against them. Per lane, a canonical value becomes a 64-bit word that is a bijection of its main
+word (its kind and second word enter through a keyed mix); byte strings become a keyed sum of
+mixed words. A column set's lane is the sum of splitmix64's finaliser (a bijection) over each
+value's word plus a random key of its position. Two different rows share both lanes with
+probability about 2^-128 per pair of rows (for these mixers, a heuristic rather than a proof; the
+lanes use independent keys). A false "contained" needs such a collision.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class Keys:
 
 
 # Purposes of keys.
-_VALUE, _SECOND, _KIND, _WORD_STEP, _WORD, _LENGTH, _POSITION = range(7)
+_SECOND, _KIND, _WORD_STEP, _WORD, _LENGTH, _POSITION = range(1, 7)
 
 
 class ValueHash:
@@ -109,19 +111,18 @@ class ValueHash:
 
 def _lanes(keys: Keys, kind: int, x: np.ndarray, y: np.ndarray | None = None) -> ValueHash:
     """Value hashes of canonical values (kind, x, y) where x and y are 64-bit words (y = 0 when
-    absent). For a fixed kind and y, x -> lane is a bijection; `combine` mixes each lane again."""
+    absent): x plus a keyed, mixed function of (kind, y). For a fixed kind and y, x -> lane is a
+    bijection; `combine` mixes each lane with a key of the value's position."""
     out = []
     for lane in (0, 1):
-        z = x.astype(U64, copy=True)
-        z += U64(keys.key(lane, _VALUE))
-        fmix(z)
         tweak = (keys.key(lane, _KIND, kind) + keys.key(lane, _SECOND)) & _MASK
+        z = x.astype(U64, copy=True)
         if y is None:
-            z ^= U64(_fmix_int(tweak))
+            z += U64(_fmix_int(tweak))
         else:
             w = y.astype(U64, copy=True)
             w += U64(tweak)
-            z ^= fmix(w)
+            z += fmix(w)
         out.append(z)
     return ValueHash(out[0], out[1])
 
@@ -142,15 +143,18 @@ def _bytes_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
     else:
         data = np.concatenate([np.frombuffer(data_buf, dtype=np.uint8), np.zeros(8, dtype=np.uint8)])
     nwords = (lengths + 7) // 8
-    first = np.cumsum(nwords) - nwords
-    total = int(nwords.sum())
+    ends = np.cumsum(nwords)
+    first = ends - nwords
+    total = int(ends[-1])
     position = np.arange(total, dtype=np.int64) - np.repeat(first, nwords)
     start = np.repeat(offsets[:-1], nwords) + 8 * position
     words = np.ndarray(shape=(max(len(data) - 7, 1),), dtype="<u8", buffer=data, strides=(1,))[start]
-    # keep only the bytes of the value in its last word: all 8 in the others
-    kept = np.minimum(np.repeat(lengths, nwords) - 8 * position, 8).astype(U64)
-    words &= np.full(total, _MASK, U64) >> ((U64(8) - kept) * U64(8))
+    # a value's last word keeps only the value's bytes (the others are whole)
+    partial = (lengths % 8) != 0
+    last = ends[partial] - 1
+    words[last] &= U64(_MASK) >> ((U64(8) - (lengths[partial] % 8).astype(U64)) * U64(8))
     pos = position.astype(U64)
+    bounds = np.concatenate([[0], ends])
     out = []
     for lane in (0, 1):
         z = pos * U64(keys.odd(lane, _WORD_STEP))
@@ -159,7 +163,7 @@ def _bytes_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
         fmix(z)
         sums = np.zeros(total + 1, dtype=U64)
         np.cumsum(z, out=sums[1:])
-        per_value = sums[first + nwords] - sums[first]
+        per_value = np.diff(sums[bounds])
         length_key = lengths.astype(U64) * U64(keys.odd(lane, _LENGTH))
         length_key += U64(keys.key(lane, _LENGTH, kind))
         per_value ^= fmix(length_key)
@@ -167,9 +171,16 @@ def _bytes_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
     return ValueHash(out[0], out[1])
 
 
+def _repetitive(array: pa.Array) -> bool:
+    """Whether values repeat enough that hashing each distinct value once pays (judged on a
+    stretch of the array: encoding costs about as much as hashing)."""
+    probe = array.slice(len(array) // 3, 4096)
+    return pc.count_distinct(probe).as_py() < 0.5 * len(probe)
+
+
 def _text_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
     """Byte-string value hashes, computed once per distinct value (most text columns repeat)."""
-    if len(array) > 64 and not pa.types.is_dictionary(array.type):
+    if len(array) > 64 and not pa.types.is_dictionary(array.type) and _repetitive(array):
         array = pc.dictionary_encode(array)
     if pa.types.is_dictionary(array.type):
         inner = _bytes_lanes(keys, kind, array.dictionary)
