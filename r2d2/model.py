@@ -162,10 +162,10 @@ class TableProfile:
         return self.error is None and self.rows > 0 and bool(self.columns)
 
     def column(self, name: str) -> Column:
-        for col in self.columns:
-            if col.name == name:
-                return col
-        raise KeyError(name)
+        by_name = self.__dict__.get("_by_name")
+        if by_name is None or len(by_name) != len(self.columns):  # built once the columns are known
+            by_name = self.__dict__["_by_name"] = {c.name: c for c in self.columns}
+        return by_name[name]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import networkx as nx
 
-from r2d2.model import Candidate, TableProfile, match_key, name_key, unsupported_reason
+from r2d2.model import Candidate, Column, TableProfile, match_key, name_key, unsupported_reason
 
 
 def build_schema_graph(profiles: list[TableProfile]) -> tuple[nx.DiGraph, list[Candidate]]:
@@ -22,11 +22,13 @@ def build_schema_graph(profiles: list[TableProfile]) -> tuple[nx.DiGraph, list[C
     for p in usable:
         for col in p.columns:
             index[match_key(col.name, col.type)].add(p.id)
-    by_id = {p.id: p for p in usable}
     graph = nx.DiGraph()
     graph.add_nodes_from((p.id, {"format": p.format, "rows": p.rows, "bytes": p.bytes}) for p in usable)
     candidates: list[Candidate] = []
+    keys_of = {p.id: _keys(p) for p in usable}
+    odd = {p.id: _odd(p) for p in usable}
     for child in usable:
+        ordered = _ordered(child)
         keys = sorted((match_key(c.name, c.type) for c in child.columns), key=lambda k: len(index[k]))
         parents = set(index[keys[0]])
         for key in keys[1:]:
@@ -35,21 +37,38 @@ def build_schema_graph(profiles: list[TableProfile]) -> tuple[nx.DiGraph, list[C
                 break
         parents.discard(child.id)
         for parent_id in sorted(parents):
-            candidate = pair_columns(by_id[parent_id], child)
+            candidate = _pair(parent_id, child.id, ordered, keys_of[parent_id], odd)
             candidates.append(candidate)
             graph.add_edge(parent_id, child.id, columns=len(candidate.columns))
     candidates.sort(key=lambda c: c.key)
     return graph, candidates
 
 
-def pair_columns(parent: TableProfile, child: TableProfile) -> Candidate:
-    """Match each child column to its parent column; the parent must hold every child key."""
-    by_key = {match_key(c.name, c.type): c.name for c in parent.columns}
+def _pair(parent: str, child: str, ordered: list[Column], parent_keys: dict[tuple[str, str], Column],
+          odd: dict[str, set[str]]) -> Candidate:
+    """pair_columns with the parent's keys and both tables' unsupported columns known."""
     columns = []
     unsupported = []
-    for col in sorted(child.columns, key=lambda c: (name_key(c.name), c.name)):
-        parent_col = parent.column(by_key[match_key(col.name, col.type)])
+    for col in ordered:
+        parent_col = parent_keys[match_key(col.name, col.type)]
         columns.append((col.name, parent_col.name))
-        if unsupported_reason(col.type) or unsupported_reason(parent_col.type):
+        if col.name in odd[child] or parent_col.name in odd[parent]:
             unsupported.append(col.name)
-    return Candidate(parent.id, child.id, tuple(columns), tuple(unsupported))
+    return Candidate(parent, child, tuple(columns), tuple(unsupported))
+
+
+def pair_columns(parent: TableProfile, child: TableProfile) -> Candidate:
+    """Match each child column to its parent column; the parent must hold every child key."""
+    return _pair(parent.id, child.id, _ordered(child), _keys(parent), {t.id: _odd(t) for t in (parent, child)})
+
+
+def _ordered(table: TableProfile) -> list[Column]:
+    return sorted(table.columns, key=lambda c: (name_key(c.name), c.name))
+
+
+def _keys(table: TableProfile) -> dict[tuple[str, str], Column]:
+    return {match_key(c.name, c.type): c for c in table.columns}
+
+
+def _odd(table: TableProfile) -> set[str]:
+    return {c.name for c in table.columns if unsupported_reason(c.type)}

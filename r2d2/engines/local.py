@@ -52,7 +52,7 @@ from r2d2.verify import ColumnSet, FingerprintJob, PairCheck
 # many tables at a time; larger ones stream into DuckDB batch by batch.
 SMALL_TABLE_ROWS = 200_000
 SMALL_TABLE_BYTES = 32_000_000
-READ_CHUNK_BYTES = 64_000_000  # file bytes of small tables read concurrently
+READ_CHUNK_BYTES = 16_000_000  # file bytes of small tables read concurrently
 # Stored fingerprint multisets: table t, column set k, the two lanes as one 128-bit key, count.
 FPS_TABLE = "(t INTEGER, k INTEGER, fp UHUGEINT, cnt BIGINT)"
 FP = "(CAST(a AS UHUGEINT) << 64) | b AS fp"
@@ -408,9 +408,12 @@ class LocalEngine:
         self.con.register("__pairs", pairs)
         try:
             rows = self._retry_alone("comparing fingerprints", lambda: self.con.execute(
+                # the parents' side holds only this batch's parents: the join's table stays small
+                "WITH p AS (SELECT * FROM fps SEMI JOIN (SELECT DISTINCT pt, pk FROM __pairs) s "
+                "ON fps.t = s.pt AND fps.k = s.pk) "
                 f"SELECT q.i, coalesce({missing}, 0), coalesce({total}, 0) FROM __pairs q "
                 "JOIN fps c ON c.t = q.ct AND c.k = q.ck "
-                "LEFT JOIN fps p ON p.t = q.pt AND p.k = q.pk AND p.fp = c.fp GROUP BY q.i").fetchall())
+                "LEFT JOIN p ON p.t = q.pt AND p.k = q.pk AND p.fp = c.fp GROUP BY q.i").fetchall())
         finally:
             self.con.unregister("__pairs")
         found = {int(i): (int(m), int(t)) for i, m, t in rows}
