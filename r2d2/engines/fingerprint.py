@@ -43,6 +43,8 @@ _M1, _M2 = U64(0xBF58476D1CE4E5B9), U64(0x94D049BB133111EB)
 _GOLDEN = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
 
+BLOCK = 32_768  # values hashed at a time: a block's temporaries stay in the CPU's cache
+
 # Kinds of canonical values: each gets its own key, so values of different kinds never meet.
 INT, BIG, FLOAT, NAN, DECIMAL, TEXT, BYTES, HUGE = range(8)
 NULL_KIND = 8
@@ -97,7 +99,7 @@ class Keys:
 
 
 # Purposes of keys.
-_SECOND, _KIND, _WORD_STEP, _WORD, _LENGTH, _POSITION = range(1, 7)
+_SECOND, _KIND, _WORD, _LENGTH, _POSITION = range(1, 6)
 
 
 class ValueHash:
@@ -134,7 +136,7 @@ def _bytes_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
     array = array.cast(pa.large_binary()) if not pa.types.is_large_binary(array.type) else array
     n = len(array)
     if n == 0:
-        return ValueHash(np.zeros(0, U64), np.zeros(0, U64))
+        return _zeros(0)
     offsets_buf, data_buf = array.buffers()[1], array.buffers()[2]
     offsets = np.frombuffer(offsets_buf, dtype=np.int64)[array.offset:array.offset + n + 1]
     lengths = np.diff(offsets)
@@ -143,39 +145,41 @@ def _bytes_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
     else:
         data = np.concatenate([np.frombuffer(data_buf, dtype=np.uint8), np.zeros(8, dtype=np.uint8)])
     nwords = (lengths + 7) // 8
-    ends = np.cumsum(nwords)
-    first = ends - nwords
-    total = int(ends[-1])
-    position = np.arange(total, dtype=np.int64) - np.repeat(first, nwords)
-    start = np.repeat(offsets[:-1], nwords) + 8 * position
-    words = np.ndarray(shape=(max(len(data) - 7, 1),), dtype="<u8", buffer=data, strides=(1,))[start]
-    # a value's last word keeps only the value's bytes (the others are whole)
-    partial = (lengths % 8) != 0
-    last = ends[partial] - 1
-    words[last] &= U64(_MASK) >> ((U64(8) - (lengths[partial] % 8).astype(U64)) * U64(8))
-    pos = position.astype(U64)
-    bounds = np.concatenate([[0], ends])
+    words = np.ndarray(shape=(max(len(data) - 7, 1),), dtype="<u8", buffer=data, strides=(1,))
+    sums = [np.zeros(n, U64), np.zeros(n, U64)]
+    starts = offsets[:-1]
+    rows: np.ndarray | None = None  # the values that have a word j (None: all of them)
+    for j in range(int(nwords.max(initial=0))):
+        if rows is None and int(nwords.min()) <= j:
+            rows = np.flatnonzero(nwords > j)
+        elif rows is not None:
+            rows = rows[nwords[rows] > j]
+        word = words[(starts if rows is None else starts[rows]) + 8 * j]
+        rest = (lengths if rows is None else lengths[rows]) - 8 * j
+        if int(rest.min()) < 8:  # keep only the value's own bytes of its last word
+            word &= U64(_MASK) >> ((U64(8) - np.minimum(rest, 8).astype(U64)) * U64(8))
+        for lane in (0, 1):
+            z = word + U64(keys.key(lane, _WORD, j))
+            fmix(z)
+            if rows is None:
+                sums[lane] += z
+            else:
+                sums[lane][rows] += z
     out = []
     for lane in (0, 1):
-        z = pos * U64(keys.odd(lane, _WORD_STEP))
-        z += words
-        z += U64(keys.key(lane, _WORD, kind))
-        fmix(z)
-        sums = np.zeros(total + 1, dtype=U64)
-        np.cumsum(z, out=sums[1:])
-        per_value = np.diff(sums[bounds])
         length_key = lengths.astype(U64) * U64(keys.odd(lane, _LENGTH))
         length_key += U64(keys.key(lane, _LENGTH, kind))
+        per_value = sums[lane]
         per_value ^= fmix(length_key)
         out.append(fmix(per_value))
     return ValueHash(out[0], out[1])
 
 
 def _repetitive(array: pa.Array) -> bool:
-    """Whether values repeat enough that hashing each distinct value once pays (judged on a
-    stretch of the array: encoding costs about as much as hashing)."""
-    probe = array.slice(len(array) // 3, 4096)
-    return pc.count_distinct(probe).as_py() < 0.5 * len(probe)
+    """Whether values repeat enough that hashing each distinct value once pays, judged on values
+    spread over the whole array (encoding distinct values costs about as much as hashing them)."""
+    probe = array.take(np.linspace(0, len(array) - 1, min(len(array), 4096)).astype(np.int64))
+    return pc.count_distinct(probe).as_py() < 0.9 * len(probe)
 
 
 def _text_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
@@ -186,7 +190,7 @@ def _text_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
         inner = _bytes_lanes(keys, kind, array.dictionary)
         indices = array.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
         if len(inner.a) == 0:
-            return ValueHash(np.zeros(len(array), U64), np.zeros(len(array), U64))
+            return _zeros(len(array))
         return ValueHash(inner.a[indices], inner.b[indices])
     return _bytes_lanes(keys, kind, array)
 
@@ -319,9 +323,28 @@ def value_hashes(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType, keys: Ke
                  as_double: bool = False) -> ValueHash:
     """The value hashes of one column, given in engine form (storage.reader.engine_array) for a
     table column of type `dtype`. Equal under DESIGN §2 exactly when equal here (up to the
-    collision bound in the module docstring)."""
+    collision bound in the module docstring). Long arrays are hashed a block at a time, so that
+    the passes over each block's temporaries stay in the CPU's cache."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    if len(array) <= BLOCK:
+        return _value_hashes(array, dtype, keys, as_double)
+    if family_of(base_type(dtype)) in (STRING, BINARY) and _repetitive(array):
+        # each distinct value hashed once, before blocks would split the dictionary
+        encoded = pc.dictionary_encode(array)
+        inner = value_hashes(encoded.dictionary, dtype, keys)
+        indices = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        result = ValueHash(inner.a[indices], inner.b[indices]) if len(inner.a) else _zeros(len(array))
+        return _with_nulls(array, result, keys)
+    result = ValueHash(np.empty(len(array), U64), np.empty(len(array), U64))
+    for start in range(0, len(array), BLOCK):
+        part = _value_hashes(array.slice(start, BLOCK), dtype, keys, as_double)
+        result.a[start:start + BLOCK] = part.a
+        result.b[start:start + BLOCK] = part.b
+    return result
+
+
+def _value_hashes(array: pa.Array, dtype: pa.DataType, keys: Keys, as_double: bool) -> ValueHash:
     dtype = base_type(dtype)
     family = family_of(dtype)
     kind_type = array.type
@@ -363,12 +386,17 @@ def value_hashes(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType, keys: Ke
         seconds, rest = np.divmod(counts, per_second)
         result = _lanes(keys, INT, seconds, (rest * NS_PER_UNIT[dtype.unit]).astype(U64))
     elif array.type == pa.null():
-        result = ValueHash(np.zeros(len(array), U64), np.zeros(len(array), U64))
+        result = _zeros(len(array))
     elif pa.types.is_integer(array.type):  # times and durations: raw counts of one and the same type
         result = _lanes(keys, INT, _ints(array))
     else:
         result = _text_lanes(keys, TEXT, pa.array([None if v is None else repr(v) for v in array.to_pylist()],
                                                   pa.large_string()))
+    return _with_nulls(array, result, keys)
+
+
+def _with_nulls(array: pa.Array, result: ValueHash, keys: Keys) -> ValueHash:
+    """NULL as a value of its own."""
     if array.null_count:
         nulls = ~array.is_valid().to_numpy(zero_copy_only=False)
         result.a[nulls] = U64(keys.key(0, _KIND, NULL_KIND))
@@ -376,18 +404,22 @@ def value_hashes(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType, keys: Ke
     return result
 
 
+def _zeros(n: int) -> ValueHash:
+    return ValueHash(np.zeros(n, U64), np.zeros(n, U64))
+
+
 def combine(columns: list[ValueHash], keys: Keys) -> ValueHash:
     """A column set's row fingerprints from its columns' value hashes, in the set's order: per
-    lane, the sum of each value hash mixed with its position's key."""
+    lane, the sum of each value hash mixed with its position's key (a block of rows at a time)."""
     n = len(columns[0].a) if columns else 0
-    out = []
-    for lane in (0, 1):
-        total = np.zeros(n, U64)
-        for position, column in enumerate(columns):
-            z = (column.a if lane == 0 else column.b) + U64(keys.key(lane, _POSITION, position))
-            total += fmix(z)
-        out.append(total)
-    return ValueHash(out[0], out[1])
+    out = ValueHash(np.zeros(n, U64), np.zeros(n, U64))
+    position_keys = [(U64(keys.key(0, _POSITION, i)), U64(keys.key(1, _POSITION, i))) for i in range(len(columns))]
+    for start in range(0, n, BLOCK):
+        end = min(n, start + BLOCK)
+        for (key_a, key_b), column in zip(position_keys, columns):
+            out.a[start:end] += fmix(column.a[start:end] + key_a)
+            out.b[start:end] += fmix(column.b[start:end] + key_b)
+    return out
 
 
 # A column set as the engine reads it: (position of the column in the batch, as_double) per column.
