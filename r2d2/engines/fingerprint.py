@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +36,7 @@ import pyarrow.compute as pc
 
 from r2d2.model import BINARY, BOOLEAN, DATE, NUMERIC, STRING, TIMESTAMP, TIMESTAMP_TZ, family_of
 from r2d2.stats import NS_PER_UNIT, base_type
+from r2d2.storage.reader import plain_decimal_text
 
 U64 = np.uint64
 _M1, _M2 = U64(0xBF58476D1CE4E5B9), U64(0x94D049BB133111EB)
@@ -249,18 +249,6 @@ def _double_lanes(keys: Keys, values: np.ndarray) -> ValueHash:
     return result
 
 
-def _plain_decimal_text(texts: pa.Array) -> pa.Array:
-    """Arrow's decimal text ('-12.500', '1.0E-10', '0E-20') in plain canonical form: no exponent,
-    no trailing fractional zeros, no '-0' ('-12.5', '0.0000000001', '0'). NULLs become '0'."""
-    texts = texts.fill_null("0")
-    if pc.any(pc.match_substring(texts, "E")).as_py():  # Arrow's scientific form, for tiny values
-        texts = pa.array([t if "E" not in t else format(Decimal(t).normalize(), "f") for t in texts.to_pylist()],
-                         pa.string())
-    dotted = pc.match_substring(texts, ".")
-    trimmed = pc.if_else(dotted, pc.utf8_rtrim(pc.utf8_rtrim(texts, characters="0"), characters="."), texts)
-    return pc.if_else(pc.equal(trimmed, "-0"), "0", trimmed)
-
-
 def _scaled_lanes(keys: Keys, unscaled: np.ndarray, scale: np.ndarray) -> ValueHash:
     """Decimals given as int64 unscaled values with their scales: trailing zeros stripped, then
     integral values as integers (so 3.00 = 3) and others as (digits, scale)."""
@@ -281,7 +269,7 @@ def _scaled_lanes(keys: Keys, unscaled: np.ndarray, scale: np.ndarray) -> ValueH
 
 def _decimal_text_lanes(keys: Keys, texts: pa.Array) -> ValueHash:
     """Decimals from their exact text, for values whose digits exceed 64 bits."""
-    plain = _plain_decimal_text(texts)
+    plain = plain_decimal_text(texts).fill_null("0")
     point = pc.find_substring(plain, ".").to_numpy(zero_copy_only=False)
     digits = pc.replace_substring(plain, ".", "")
     fits = (pc.utf8_length(pc.utf8_ltrim(pc.utf8_ltrim(digits, characters="-"), characters="0"))
@@ -362,7 +350,7 @@ def _value_hashes(array: pa.Array, dtype: pa.DataType, keys: Keys, as_double: bo
             result = _double_lanes(keys, array.fill_null(0).to_numpy(zero_copy_only=False))
         elif as_double:
             # the exact text parsed as a double is the correctly rounded nearest double
-            doubles = pc.cast(_plain_decimal_text(_decimal_text(array)), pa.float64())
+            doubles = pc.cast(plain_decimal_text(_decimal_text(array)).fill_null("0"), pa.float64())
             result = _double_lanes(keys, doubles.to_numpy(zero_copy_only=False))
         elif pa.types.is_decimal128(array.type):
             result = _decimal_lanes(keys, array)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,6 +38,18 @@ def engine_type(dtype: pa.DataType) -> pa.DataType:
     return dtype
 
 
+def plain_decimal_text(texts: pa.Array) -> pa.Array:
+    """Decimal text as Arrow writes it ('-12.500', '1.0E-10', '0E-20') in plain canonical form: no
+    exponent, no trailing fractional zeros, no '-0' ('-12.5', '0.0000000001', '0'). The same value,
+    the same text; NULL stays NULL."""
+    if pc.any(pc.match_substring(texts, "E")).as_py():  # Arrow's scientific form, for tiny values
+        texts = pa.array([t if t is None or "E" not in t else format(Decimal(t).normalize(), "f")
+                          for t in texts.to_pylist()], pa.string())
+    dotted = pc.match_substring(texts, ".")
+    trimmed = pc.if_else(dotted, pc.utf8_rtrim(pc.utf8_rtrim(texts, characters="0"), characters="."), texts)
+    return pc.if_else(pc.equal(trimmed, "-0"), "0", trimmed)
+
+
 def engine_array(array: pa.Array, dtype: pa.DataType) -> pa.Array:
     """`array` (of the table's type `dtype`) in the engine's form."""
     target = engine_type(dtype)
@@ -48,6 +61,8 @@ def engine_array(array: pa.Array, dtype: pa.DataType) -> pa.Array:
         return pc.cast(array.view(pa.int32()), pa.int64())
     if pa.types.is_time64(array.type) or pa.types.is_duration(array.type) or pa.types.is_timestamp(array.type):
         return array.view(pa.int64())  # the raw counts; a view keeps the array's offset
+    if target == pa.string():  # wide decimals: their exact text, never in scientific notation
+        return plain_decimal_text(pc.cast(array, target))
     return pc.cast(array, target)
 
 

@@ -1,0 +1,154 @@
+"""The fingerprint core (engines/fingerprint.py) realises DESIGN §2 equality: checked against the
+canonical text that DuckDB computes (engines/local.py canonical_sql), an independent
+implementation of the same rules, on values drawn across types of each family."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from decimal import Decimal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from r2d2.engines.fingerprint import Keys, combine, fingerprint_rows, value_hashes
+from r2d2.engines.local import canonical_sql
+from r2d2.storage.reader import engine_array
+
+KEYS = Keys.fresh()
+NUMERIC_TYPES = [pa.int8(), pa.int64(), pa.uint64(), pa.float32(), pa.float64(), pa.decimal128(12, 2),
+                 pa.decimal128(38, 10), pa.decimal128(38, 0), pa.decimal256(50, 12)]
+
+
+CON = duckdb.connect()
+
+
+def text_of(array: pa.Array, dtype: pa.DataType, as_double: bool) -> str | None:
+    CON.register("t", pa.table({"v": engine_array(array, dtype)}))
+    return CON.execute(f"SELECT {canonical_sql('v', dtype, as_double)} FROM t").fetchall()[0][0]
+
+
+def hash_of(array: pa.Array, dtype: pa.DataType, as_double: bool) -> tuple[int, int]:
+    h = value_hashes(engine_array(array, dtype), dtype, KEYS, as_double)
+    return int(h.a[0]), int(h.b[0])
+
+
+def typed(value: object, dtype: pa.DataType) -> pa.Array | None:
+    """`value` as a one-value array of `dtype`, when the type holds it exactly."""
+    if isinstance(value, bool):
+        return None
+    source_type = pa.int64() if isinstance(value, int) else pa.float64() if isinstance(value, float) \
+        else pa.decimal128(38, 10)
+    try:
+        source = pa.array([value], source_type)
+        cast = pc.cast(source, dtype)
+        if pc.cast(cast, source_type).to_pylist() != source.to_pylist() and value == value:  # noqa: PLR0124
+            return None
+        return cast
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
+        return None
+
+
+numbers = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.sampled_from([0, 1, -1, 3, 2**53, 2**53 + 1, 2**62, -(2**63)]),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e30, max_value=1e30),
+    st.sampled_from([0.5, -0.0, 0.1, 2.5, 3.0, float(2**53), 1e-7, float("nan"), float("inf")]),
+    st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=4, allow_nan=False),
+    st.sampled_from([Decimal("0.1"), Decimal("2.50"), Decimal("3.000"), Decimal("-0.0000")]),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(numbers, min_size=1, max_size=4))
+def test_numbers_hash_equal_exactly_when_their_canonical_texts_are(values: list) -> None:
+    items = [(array, dtype) for value in values for dtype in NUMERIC_TYPES
+             if (array := typed(value, dtype)) is not None]
+    # each item's text and hash, compared exactly and (for a decimal against a float) as a double
+    seen = [{d: (text_of(a, t, d), hash_of(a, t, d)) for d in (False, True) if d <= pa.types.is_decimal(t)}
+            for a, t in items]
+    for (i, (a, ta)), (j, (b, tb)) in itertools.combinations(enumerate(items), 2):
+        da = pa.types.is_decimal(ta) and pa.types.is_floating(tb)
+        db = pa.types.is_decimal(tb) and pa.types.is_floating(ta)
+        (text_a, hash_a), (text_b, hash_b) = seen[i][da], seen[j][db]
+        assert (text_a == text_b) == (hash_a == hash_b), (a.to_pylist(), ta, da, b.to_pylist(), tb, db)
+
+
+texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=30) | st.sampled_from(["", "N", "|", "1:a", "a\x00"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(texts, min_size=2, max_size=12))
+def test_strings_and_binary_hash_by_their_bytes(values: list[str]) -> None:
+    for dtype in (pa.string(), pa.large_string(), pa.string_view()):
+        h = value_hashes(pa.array(values, dtype), dtype, KEYS)
+        pairs = {v: (int(a), int(b)) for v, a, b in zip(values, h.a, h.b)}
+        assert len(set(pairs.values())) == len(set(values))
+    raw = [v.encode() for v in values]
+    h = value_hashes(pa.array(raw, pa.binary()), pa.binary(), KEYS)
+    assert len({(int(a), int(b)) for a, b in zip(h.a, h.b)}) == len(set(raw))
+
+
+def test_long_arrays_hash_as_their_parts() -> None:
+    """Blocks, dictionaries and the order of values never change a value's hash."""
+    values = [f"v{i % 3000}" if i % 7 else f"unique-{i}" * (i % 5) for i in range(100_000)]
+    whole = value_hashes(pa.array(values), pa.string(), KEYS)
+    tail = value_hashes(pa.array(values[-50:]), pa.string(), KEYS)
+    assert whole.a[-50:].tolist() == tail.a.tolist() and whole.b[-50:].tolist() == tail.b.tolist()
+    ints = pa.array(list(range(-50_000, 50_000)), pa.int64())
+    assert value_hashes(ints, pa.int64(), KEYS).a[-1] == value_hashes(ints.slice(99_999), pa.int64(), KEYS).a[0]
+
+
+def test_nulls_equal_nulls_and_nothing_else() -> None:
+    for dtype, values in ((pa.int64(), [None, 0, None]), (pa.string(), [None, "", None]),
+                          (pa.float64(), [None, float("nan"), None]), (pa.date32(), [None, dt.date(1970, 1, 1), None])):
+        h = value_hashes(pa.array(values, dtype), dtype, KEYS)
+        assert (h.a[0], h.b[0]) == (h.a[2], h.b[2]) != (h.a[1], h.b[1])
+
+
+def test_timestamps_are_instants_whatever_the_unit() -> None:
+    moments = [dt.datetime(2024, 1, 1, 12, 0, 0), dt.datetime(1969, 12, 31, 23, 59, 59), dt.datetime(2262, 4, 1)]
+    hashes = set()
+    for unit in ("s", "ms", "us", "ns"):
+        dtype = pa.timestamp(unit)
+        h = value_hashes(engine_array(pa.array(moments, dtype), dtype), dtype, KEYS)
+        hashes.add(tuple(h.a.tolist()))
+    assert len(hashes) == 1
+    dtype = pa.timestamp("ms")
+    near = value_hashes(engine_array(pa.array([moments[0] + dt.timedelta(milliseconds=1)], dtype), dtype), dtype, KEYS)
+    assert near.a[0] not in hashes.pop()
+
+
+def test_huge_integers_compare_by_exact_value() -> None:
+    """Beyond 128 bits (decimal256 and doubles): by the exact integer, so 2^130 as a double equals
+    the same decimal and differs from its neighbour."""
+    wide = pa.decimal256(60, 0)
+    value = 2**130
+    as_decimal = hash_of(pa.array([Decimal(value)], wide), wide, False)
+    assert as_decimal == hash_of(pa.array([float(value)]), pa.float64(), False)
+    assert as_decimal != hash_of(pa.array([Decimal(value + 1)], wide), wide, False)
+    tiny = pa.decimal256(60, 40)  # Arrow writes such values in scientific notation
+    assert hash_of(pa.array([Decimal("1E-30")], tiny), tiny, False) == hash_of(
+        pa.array([Decimal("1E-30")], pa.decimal128(38, 35)), pa.decimal128(38, 35), False)
+
+
+def test_column_order_in_a_set_matters_and_sets_are_keyed_by_position() -> None:
+    x = value_hashes(pa.array([1, 2]), pa.int64(), KEYS)
+    swapped = value_hashes(pa.array([2, 1]), pa.int64(), KEYS)
+    rows = combine([x, swapped], KEYS)
+    assert (rows.a[0], rows.b[0]) != (rows.a[1], rows.b[1])  # (1, 2) is not (2, 1)
+    table = pa.table({"c0": [1, 2, 1], "c1": ["a", "b", "a"]})
+    fps = fingerprint_rows(table, [pa.int64(), pa.string()], [[(0, False), (1, False)], [(1, False)]], KEYS)
+    assert fps.column("k").to_pylist() == [0, 0, 0, 1, 1, 1]
+    a = fps.column("a").to_pylist()
+    assert a[0] == a[2] != a[1] and a[3] == a[5] != a[4]
+
+
+@pytest.mark.parametrize("other", [Keys.fresh()])
+def test_fingerprints_depend_on_the_scan_keys(other: Keys) -> None:
+    x = pa.array([1, 2, 3])
+    assert value_hashes(x, pa.int64(), KEYS).b.tolist() != value_hashes(x, pa.int64(), other).b.tolist()
