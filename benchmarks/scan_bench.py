@@ -2,7 +2,8 @@
 
 The baseline is what a data engineer would write without r2d2: for every schema-compatible pair,
 DuckDB `EXCEPT ALL` (bag) of the child's rows minus the parent's, reading both tables in full,
-through the same readers and the same value canonicalisation, so verdicts must agree exactly.
+through the same readers and DESIGN §2 equality as DuckDB canonical text (engines/local.py canonical_sql,
+an implementation independent of the fingerprint core), so verdicts must agree exactly.
 
     python -m benchmarks.scan_bench [--tables 2000] [--real-tables 800] [--tpch-scale 1] [--skip-tpch]
                                     [--skip-real] [--skip-generated] [--workdir .bench]

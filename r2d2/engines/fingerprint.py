@@ -315,6 +315,9 @@ def value_hashes(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType, keys: Ke
     the passes over each block's temporaries stay in the CPU's cache."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    if pa.types.is_string_view(array.type) or pa.types.is_binary_view(array.type):
+        # few kernels take views (no take, no dictionary encoding): as the same bytes in one buffer
+        array = array.cast(pa.large_string() if pa.types.is_string_view(array.type) else pa.large_binary())
     if len(array) <= BLOCK:
         return _value_hashes(array, dtype, keys, as_double)
     if family_of(base_type(dtype)) in (STRING, BINARY) and _repetitive(array):
@@ -357,11 +360,9 @@ def _value_hashes(array: pa.Array, dtype: pa.DataType, keys: Keys, as_double: bo
         else:  # wide decimals arrive as their exact text
             result = _decimal_text_lanes(keys, array)
     elif family == STRING:
-        if pa.types.is_string_view(array.type):
-            array = array.cast(pa.large_string())
         result = _text_lanes(keys, TEXT, array)
     elif family == BINARY:
-        if pa.types.is_binary_view(array.type) or pa.types.is_fixed_size_binary(array.type):
+        if pa.types.is_fixed_size_binary(array.type):
             array = array.cast(pa.large_binary())
         result = _text_lanes(keys, BYTES, array)
     elif family == BOOLEAN:
