@@ -371,7 +371,8 @@ class Scan:
         reason = self.edges[known.key].reason
         for pair in (cand, back):
             self.decide(pair, NOT_CONTAINED, "verify",
-                        f"{reason}, as for {known.parent} and {known.child}, which hold the same rows")
+                        f"{reason} (found between {known.parent} and {known.child}, which hold the same rows "
+                        f"as {cand.parent} and {cand.child})")
 
     def _copy_verdict(self, cand: Candidate, known: Candidate, prove: Callable[[Candidate], None]) -> None:
         """A pair whose tables are twins of a compared pair's: the same verdict."""
