@@ -319,6 +319,7 @@ class LocalEngine:
                 tick()
             for stored in stores:
                 failed.update(stored.result())
+        pa.default_memory_pool().release_unused()
         retry = [job for job in jobs if isinstance(failed.get(job.table.id), _ShortOfMemory)]
         if retry:  # nothing of theirs was stored (each INSERT is atomic): again, one at a time
             with self._one_thread():
@@ -341,6 +342,7 @@ class LocalEngine:
         cursor = self._cursor()
         try:
             self._group_into(cursor, "fps", self._tables[job.table.id], job.table, job.colsets, None)
+            pa.default_memory_pool().release_unused()  # a large table's batches are gone: give their memory back
             return None
         except TableReadError as exc:
             return exc
@@ -366,6 +368,8 @@ class LocalEngine:
         try:
             try:
                 self._store(cursor, fingerprint_many([self._part(job, rows) for job, rows in read], self.keys))
+                read.clear()  # the rows are hashed: their memory can go back
+                pa.default_memory_pool().release_unused()
                 return {}
             except (duckdb.Error, pa.ArrowException, ValueError, OverflowError):
                 failed: dict[str, R2D2Error] = {}
