@@ -107,6 +107,16 @@ def test_long_arrays_hash_as_their_parts() -> None:
     assert value_hashes(ints, pa.int64(), KEYS).a[-1] == value_hashes(ints.slice(99_999), pa.int64(), KEYS).a[0]
 
 
+def test_strings_are_never_read_as_numbers() -> None:
+    """Only decimals lose trailing zeros: '1.50' is not '1.5', '-0' is not '0', in any string form."""
+    values = ["1.50", "1.5", "-0", "0", "1E-3", "0.001"]
+    for dtype in (pa.string(), pa.dictionary(pa.int32(), pa.string()), pa.large_string()):
+        array = engine_array(pa.array(values, dtype), dtype)
+        assert array.to_pylist() == values
+        h = value_hashes(array, dtype, KEYS)
+        assert len(set(zip(h.a.tolist(), h.b.tolist()))) == len(values)
+
+
 def test_nulls_equal_nulls_and_nothing_else() -> None:
     for dtype, values in ((pa.int64(), [None, 0, None]), (pa.string(), [None, "", None]),
                           (pa.float64(), [None, float("nan"), None]), (pa.date32(), [None, dt.date(1970, 1, 1), None])):

@@ -61,7 +61,7 @@ def engine_array(array: pa.Array, dtype: pa.DataType) -> pa.Array:
         return pc.cast(array.view(pa.int32()), pa.int64())
     if pa.types.is_time64(array.type) or pa.types.is_duration(array.type) or pa.types.is_timestamp(array.type):
         return array.view(pa.int64())  # the raw counts; a view keeps the array's offset
-    if target == pa.string():  # wide decimals: their exact text, never in scientific notation
+    if pa.types.is_decimal(array.type):  # wide decimals: their exact text, never in scientific notation
         return plain_decimal_text(pc.cast(array, target))
     return pc.cast(array, target)
 
