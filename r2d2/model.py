@@ -162,10 +162,14 @@ class TableProfile:
         return self.error is None and self.rows > 0 and bool(self.columns)
 
     def column(self, name: str) -> Column:
-        by_name = self.__dict__.get("_by_name")
-        if by_name is None or len(by_name) != len(self.columns):  # built once the columns are known
-            by_name = self.__dict__["_by_name"] = {c.name: c for c in self.columns}
-        return by_name[name]
+        built = self.__dict__.get("_by_name")
+        key = (id(self.columns), len(self.columns))
+        if built is None or built[0] != key:  # (re)built whenever the column list changes
+            first: dict[str, Column] = {}
+            for col in self.columns:  # the first column of a name, as a search would find it
+                first.setdefault(col.name, col)
+            built = self.__dict__["_by_name"] = (key, first)
+        return built[1][name]
 
 
 @dataclass(frozen=True)
