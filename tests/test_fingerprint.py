@@ -21,7 +21,7 @@ from r2d2.storage.reader import engine_array
 
 KEYS = Keys.fresh()
 NUMERIC_TYPES = [pa.int8(), pa.int64(), pa.uint64(), pa.float32(), pa.float64(), pa.decimal128(12, 2),
-                 pa.decimal128(38, 10), pa.decimal128(38, 0), pa.decimal256(50, 12)]
+                 pa.decimal128(38, 10), pa.decimal128(38, 18), pa.decimal128(38, 0), pa.decimal256(50, 20)]
 
 
 CON = duckdb.connect()
@@ -42,7 +42,7 @@ def typed(value: object, dtype: pa.DataType) -> pa.Array | None:
     if isinstance(value, bool):
         return None
     source_type = pa.int64() if isinstance(value, int) else pa.float64() if isinstance(value, float) \
-        else pa.decimal128(38, 10)
+        else pa.decimal128(38, 18)
     try:
         source = pa.array([value], source_type)
         cast = pc.cast(source, dtype)
@@ -59,6 +59,7 @@ numbers = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False, min_value=-1e30, max_value=1e30),
     st.sampled_from([0.5, -0.0, 0.1, 2.5, 3.0, float(2**53), 1e-7, float("nan"), float("inf")]),
     st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=4, allow_nan=False),
+    st.decimals(min_value=Decimal("-10"), max_value=Decimal("10"), places=18, allow_nan=False),
     st.sampled_from([Decimal("0.1"), Decimal("2.50"), Decimal("3.000"), Decimal("-0.0000")]),
 )
 
@@ -105,6 +106,15 @@ def test_long_arrays_hash_as_their_parts() -> None:
         pa.array(unique[-1:], pa.binary()), pa.binary(), KEYS).a[0]
     ints = pa.array(list(range(-50_000, 50_000)), pa.int64())
     assert value_hashes(ints, pa.int64(), KEYS).a[-1] == value_hashes(ints.slice(99_999), pa.int64(), KEYS).a[0]
+
+
+def test_decimals_agree_whichever_path_reads_them() -> None:
+    """A value whose unscaled digits fit 64 bits in one decimal type and not in another hashes the
+    same in both (19 significant digits is the edge)."""
+    for text in ("1.234567890123456789", "-9.223372036854775807", "9.223372036854775808", "0.5"):
+        hashes = {hash_of(pa.array([Decimal(text)], t), t, False)
+                  for t in (pa.decimal128(38, 18), pa.decimal128(38, 30), pa.decimal256(60, 30))}
+        assert len(hashes) == 1, text
 
 
 def test_strings_are_never_read_as_numbers() -> None:

@@ -272,8 +272,12 @@ def _decimal_text_lanes(keys: Keys, texts: pa.Array) -> ValueHash:
     plain = plain_decimal_text(texts).fill_null("0")
     point = pc.find_substring(plain, ".").to_numpy(zero_copy_only=False)
     digits = pc.replace_substring(plain, ".", "")
-    fits = (pc.utf8_length(pc.utf8_ltrim(pc.utf8_ltrim(digits, characters="-"), characters="0"))
-            .to_numpy(zero_copy_only=False) <= 18)
+    # the same test as a decimal read from Arrow's buffer passes: do the digits fit 64 bits?
+    length = pc.utf8_length(pc.utf8_ltrim(pc.utf8_ltrim(digits, characters="-"), characters="0")).to_numpy(
+        zero_copy_only=False)
+    fits = length <= 18
+    for i in np.flatnonzero(length == 19):
+        fits[i] = -(1 << 63) <= int(digits[int(i)].as_py()) < (1 << 63)
     result = _text_lanes(keys, DECIMAL, plain)
     if fits.any():
         chosen = pa.array(fits)
