@@ -245,13 +245,14 @@ class Scan:
                         contained.add(cand.key)
                         children[cand.parent].add(cand.child)
 
+                pending = []
                 for cand in comparable:
-                    broken = self._broken(cand, failed)
+                    broken = failed.get(cand.parent) or failed.get(cand.child)
                     if broken:
                         self.decide(cand, UNKNOWN, "verify", broken)
                         tick()
-
-                pending = [c for c in comparable if not self._broken(c, failed)]
+                    else:
+                        pending.append(cand)
                 twins = Twins()
                 if self.config.semantics == "bag":
                     pending = self._find_twins(engine, pending, twins, prove, tick)
@@ -279,26 +280,23 @@ class Scan:
                         tick()
             st.pairs_out = sum(1 for c in pairs if self.edges[c.key].status == CONTAINED)
 
-    @staticmethod
-    def _broken(cand: Candidate, failed: dict[str, str]) -> str | None:
-        return failed.get(cand.parent) or failed.get(cand.child)
-
-    def _compare(self, engine: Engine, batch: list[Candidate], prove: Callable[[Candidate], None]) -> None:
-        """Compare a batch of pairs in one engine call and judge each."""
-        counts: list[tuple[int, int] | None]
-        try:
-            checks = [pair_check(c, self.profiles[c.parent], self.profiles[c.child]) for c in batch]
-            counts = [*engine.compare(checks, self.config.semantics)] if batch else []
-        except Exception as exc:  # an engine failure costs these pairs, not the scan
-            counts = [None] * len(batch)
-            problem = f"comparison failed: {type(exc).__name__}: {exc}"
-        for cand, count in zip(batch, counts):
-            if count is None:
-                self.decide(cand, UNKNOWN, "verify", problem)
-                continue
-            self._judge(cand, *count)
-            if self.edges[cand.key].status == CONTAINED:
-                prove(cand)
+    def _compare(self, engine: Engine, pairs: list[Candidate], prove: Callable[[Candidate], None]) -> None:
+        """Compare pairs in engine calls bounded by compare_batches, and judge each."""
+        for batch in compare_batches(pairs, self.profiles, engine.compare_batch, engine.compare_rows):
+            counts: list[tuple[int, int] | None]
+            try:
+                checks = [pair_check(c, self.profiles[c.parent], self.profiles[c.child]) for c in batch]
+                counts = [*engine.compare(checks, self.config.semantics)]
+            except Exception as exc:  # an engine failure costs these pairs, not the scan
+                counts = [None] * len(batch)
+                problem = f"comparison failed: {type(exc).__name__}: {exc}"
+            for cand, count in zip(batch, counts):
+                if count is None:
+                    self.decide(cand, UNKNOWN, "verify", problem)
+                    continue
+                self._judge(cand, *count)
+                if self.edges[cand.key].status == CONTAINED:
+                    prove(cand)
 
     def _find_twins(self, engine: Engine, pairs: list[Candidate], twins: Twins,
                     prove: Callable[[Candidate], None], tick: Callable[[], None]) -> list[Candidate]:
@@ -362,9 +360,9 @@ class Scan:
 
     def _copy_twins(self, cand: Candidate, back: Candidate, twins: Twins, prove: Callable[[Candidate], None]) -> None:
         root = twins.find(cand.parent)
+        how = f"both hold the same rows as {root}" if root not in cand.key else "hold the same rows (via other copies)"
         for pair in (cand, back):
-            self.decide(pair, CONTAINED, "transitive",
-                        f"{pair.parent} and {pair.child} both hold the same rows as {root}")
+            self.decide(pair, CONTAINED, "transitive", f"{pair.parent} and {pair.child} {how}")
             prove(pair)
 
     def _copy_apart(self, cand: Candidate, known: Candidate, back: Candidate) -> None:

@@ -11,7 +11,6 @@ from decimal import Decimal
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -111,7 +110,8 @@ def test_long_arrays_hash_as_their_parts() -> None:
 def test_decimals_agree_whichever_path_reads_them() -> None:
     """A value whose unscaled digits fit 64 bits in one decimal type and not in another hashes the
     same in both (19 significant digits is the edge)."""
-    for text in ("1.234567890123456789", "-9.223372036854775807", "9.223372036854775808", "0.5"):
+    for text in ("1.234567890123456789", "-9.223372036854775807", "-9.223372036854775808", "9.223372036854775808",
+                 "9.999999999999999999", "0.5"):
         hashes = {hash_of(pa.array([Decimal(text)], t), t, False)
                   for t in (pa.decimal128(38, 18), pa.decimal128(38, 30), pa.decimal256(60, 30))}
         assert len(hashes) == 1, text
@@ -172,7 +172,6 @@ def test_column_order_in_a_set_matters_and_sets_are_keyed_by_position() -> None:
     assert a[0] == a[2] != a[1] and a[3] == a[5] != a[4]
 
 
-@pytest.mark.parametrize("other", [Keys.fresh()])
-def test_fingerprints_depend_on_the_scan_keys(other: Keys) -> None:
+def test_fingerprints_depend_on_the_scan_keys() -> None:
     x = pa.array([1, 2, 3])
-    assert value_hashes(x, pa.int64(), KEYS).b.tolist() != value_hashes(x, pa.int64(), other).b.tolist()
+    assert value_hashes(x, pa.int64(), KEYS).b.tolist() != value_hashes(x, pa.int64(), Keys.fresh()).b.tolist()

@@ -415,10 +415,11 @@ def wide_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_duckdb_spills_and_retries_alone_under_a_small_memory_limit(wide_lake: Path) -> None:
-    """22MB is short for two concurrent fingerprinting queries with two threads each, and enough for
-    one alone on one thread. Measured with the pinned DuckDB (2.0.1): without the retry, 20MB to
-    24MB leave all three pairs unknown ("Out of Memory Error"); with it, 20MB and up decide them. The
-    old main (no database file, no retry) needed 50MB for a lake twice this size."""
+    """22MB is short for DuckDB's work on two threads, and enough alone on one thread. Measured with
+    the pinned DuckDB (2.0.1) and the numpy fingerprint core: without the retry, 20MB to 24MB leave
+    all three pairs unknown (the comparison runs out of memory); with it, 20MB and up decide them
+    and 16MB does not. The old main (no database file, no retry) needed 50MB for a lake twice this
+    size."""
     edges = scan_edges(wide_lake, duckdb_memory_limit="22MB", workers=2, sample_rows=0)
     assert {k: v["status"] for k, v in edges.items() if v["status"] != "not_contained"} == {
         ("all", "half"): "contained", ("all", "third"): "contained", ("half", "third"): "contained"}

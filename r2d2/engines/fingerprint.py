@@ -48,7 +48,6 @@ BLOCK = 32_768  # values hashed at a time: a block's temporaries stay in the CPU
 # Kinds of canonical values: each gets its own key, so values of different kinds never meet.
 INT, BIG, FLOAT, NAN, DECIMAL, TEXT, BYTES, HUGE = range(8)
 NULL_KIND = 8
-_KINDS = 9
 
 
 def _splitmix(x: int) -> int:
@@ -272,12 +271,13 @@ def _decimal_text_lanes(keys: Keys, texts: pa.Array) -> ValueHash:
     plain = plain_decimal_text(texts).fill_null("0")
     point = pc.find_substring(plain, ".").to_numpy(zero_copy_only=False)
     digits = pc.replace_substring(plain, ".", "")
-    # the same test as a decimal read from Arrow's buffer passes: do the digits fit 64 bits?
-    length = pc.utf8_length(pc.utf8_ltrim(pc.utf8_ltrim(digits, characters="-"), characters="0")).to_numpy(
-        zero_copy_only=False)
-    fits = length <= 18
-    for i in np.flatnonzero(length == 19):
-        fits[i] = -(1 << 63) <= int(digits[int(i)].as_py()) < (1 << 63)
+    # the same test as a decimal read from Arrow's buffer passes: do the digits fit 64 bits? (19
+    # digits compare as text: of equal length, text order is numeric order)
+    magnitude = pc.utf8_ltrim(pc.utf8_ltrim(digits, characters="-"), characters="0")
+    length = pc.utf8_length(magnitude)
+    limit = pc.if_else(pc.starts_with(digits, "-"), str(1 << 63), str((1 << 63) - 1))
+    fits = pc.or_(pc.less_equal(length, 18),
+                  pc.and_(pc.equal(length, 19), pc.less_equal(magnitude, limit))).to_numpy(zero_copy_only=False)
     result = _text_lanes(keys, DECIMAL, plain)
     if fits.any():
         chosen = pa.array(fits)

@@ -319,7 +319,6 @@ class LocalEngine:
                 tick()
             for stored in stores:
                 failed.update(stored.result())
-        pa.default_memory_pool().release_unused()
         retry = [job for job in jobs if isinstance(failed.get(job.table.id), _ShortOfMemory)]
         if retry:  # nothing of theirs was stored (each INSERT is atomic): again, one at a time
             with self._one_thread():
