@@ -155,6 +155,11 @@ class TableProfile:
     stats: dict[str, ColumnStats] = field(default_factory=dict)
     fragments: list[Fragment] = field(default_factory=list)
     error: str | None = None
+    # How rows are read: "files" (its Parquet files, row group by row group), "delta" (through a
+    # Delta reader: deletion vectors or column mapping), "catalog" (by name, through Spark).
+    reader: str = "files"
+    # Where statistics came from: "parquet footers", "delta log", or "none" (no bounds: nothing is refuted).
+    statistics: str = "parquet footers"
 
     @property
     def usable(self) -> bool:

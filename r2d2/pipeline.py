@@ -155,6 +155,8 @@ class Scan:
                 if not cand.comparable or len(self.profiles[cand.parent].fragments) < 2 or not spared[cand.key]:
                     continue
                 child = self.profiles[cand.child]
+                if child.reader != "files":  # no row groups to draw from: read whole by verify alone
+                    continue
                 if cand.child not in chosen:
                     chosen[cand.child] = choose_fragments(child, self.config.sample_row_groups, self.config.seed)
                 parent = self.profiles[cand.parent]

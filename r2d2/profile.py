@@ -176,6 +176,9 @@ def _delta_file_path(location: str, rel: str) -> str:
 # Delta reader features that do not change how a live file's rows read from Parquet.
 SAFE_DELTA_READER_FEATURES = {"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck", "typeWidening",
                               "typeWidening-preview"}
+# Reader features a Delta reader resolves (deltalake's kernel locally, delta-spark on Spark): such
+# tables are read through it, not file by file.
+DELTA_READER_FEATURES = {"deletionVectors", "columnMapping"}
 
 
 def profile_delta(lake: Lake, ref: TableRef, config: ScanConfig) -> TableProfile:
@@ -199,7 +202,7 @@ def _delta_log_view(lake: Lake, ref: TableRef) -> Iterator[str]:
     r2d2's, outside the lake. Data file paths never come from deltalake's URIs (they are joined to
     the table's location, see `_delta_file_path`), so the copy changes nothing else."""
     location = ref.location
-    if "%" not in location:
+    if "%" not in location and lake.deltalake_reachable:
         yield lake.table_uri(location)
         return
     with tempfile.TemporaryDirectory(prefix="r2d2-delta-") as tmp:
@@ -231,11 +234,13 @@ def _profile_delta_table(lake: Lake, ref: TableRef, table: Any, profile: TablePr
     mapping = (table.metadata().configuration or {}).get("delta.columnMapping.mode", "none")
     if mapping != "none":
         features.add("columnMapping")
-    unsupported = sorted(features - SAFE_DELTA_READER_FEATURES)
+    unsupported = sorted(features - SAFE_DELTA_READER_FEATURES - DELTA_READER_FEATURES)
     if unsupported:
         raise TableReadError(f"Delta table uses {', '.join(unsupported)}; r2d2 cannot read its rows exactly "
-                             "from Parquet yet (so it is in no edge)", table=ref.id)
+                             "yet (so it is in no edge)", table=ref.id)
     schema = pa.schema(table.schema().to_arrow())
+    if features & DELTA_READER_FEATURES:
+        return _profile_through_reader(lake, ref, table, schema, profile, features & DELTA_READER_FEATURES)
     partition_names = list(table.metadata().partition_columns)
     actions = pa.table(table.get_add_actions(flatten=True))
     lake.counter.add(_delta_log_bytes(lake, ref.location))
@@ -286,6 +291,49 @@ def _profile_delta_table(lake: Lake, ref: TableRef, table: Any, profile: TablePr
     profile.stats = {c.name: merge_stats((fr.rows, fr.stats[c.name]) for fr in profile.fragments)
                      for c in profile.columns}
     return profile
+
+
+def _profile_through_reader(lake: Lake, ref: TableRef, table: Any, schema: pa.Schema, profile: TableProfile,
+                            features: set[str]) -> TableProfile:
+    """A Delta table with deletion vectors or column mapping: its files' rows are not the table's
+    rows (deleted rows stay in files; columns carry physical names), so it is read through a Delta
+    reader, as one fragment. Its rows are counted by that reader; the log's per-file statistics are
+    not used (with deletion vectors they bound rows that may be gone), so it has no bounds and
+    nothing refutes by statistics. The sample stage passes it by: verify reads it whole."""
+    lake.counter.add(_delta_log_bytes(lake, ref.location))
+    check_column_names(ref.id, schema.names)
+    actions = pa.table(table.get_add_actions(flatten=True))
+    profile.columns = [Column(f.name, f.type) for f in schema]
+    profile.partition_columns = list(table.metadata().partition_columns)
+    for path, size in zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist()):
+        file_path = _delta_file_path(ref.location, path)
+        if not lake.contains(file_path):
+            raise TableReadError(f"Delta log lists file {path}, which is outside the lake root; r2d2 reads "
+                                 "nothing outside it", table=ref.id)
+        profile.files.append(DataFile(file_path, int(size)))
+    profile.bytes = sum(f.bytes for f in profile.files)
+    try:
+        profile.rows = count_delta_rows(lake, ref.location, table)
+    except Exception as exc:
+        raise TableReadError(f"cannot count the rows of Delta table {ref.location} ({', '.join(sorted(features))}): "
+                             f"{exc}", table=ref.id) from exc
+    profile.reader, profile.statistics = "delta", "none"
+    profile.fragments = [Fragment(0, None, profile.rows, {c.name: ColumnStats() for c in profile.columns})]
+    width = max(1, len(profile.columns) - len(profile.partition_columns))
+    profile.column_bytes = {c.name: 0 if c.name in profile.partition_columns else profile.bytes // width
+                            for c in profile.columns}
+    profile.stats = {c.name: ColumnStats() for c in profile.columns}
+    return profile
+
+
+def count_delta_rows(lake: Lake, location: str, table: Any) -> int:
+    """Live rows of a Delta table as its reader counts them (deletion vectors applied)."""
+    if lake.hadoop is not None:  # through the Spark session, which can read the files
+        return int(lake.hadoop.spark.read.format("delta").load(lake.spark_uri(location)).count())
+    from deltalake import QueryBuilder
+
+    result = QueryBuilder().register("t", table).execute("SELECT count(*) AS n FROM t").read_all()
+    return int(pa.table(result).column("n")[0].as_py())
 
 
 def _delta_log_bytes(lake: Lake, location: str) -> int:

@@ -52,9 +52,34 @@ def load_spark_conf(path: Path | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in settings.items()}
 
 
+# The jars `make setup` fetches (spark-jars/pom.xml) and what each is for.
+JARS = {
+    "delta": ("io.delta:delta-spark_4.2_2.13:4.4.0", "io.delta.sql.DeltaSparkSessionExtension"),
+    "s3a": ("org.apache.hadoop:hadoop-aws:3.5.0", "org.apache.hadoop.fs.s3a.S3AFileSystem"),
+    "abfs": ("org.apache.hadoop:hadoop-azure:3.5.0", "org.apache.hadoop.fs.azurebfs.SecureAzureBlobFileSystem"),
+}
+DELTA_CONF = {"spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+              "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog"}
+
+
+def jar_folder() -> Path | None:
+    """Where `make setup` put the jars: $R2D2_SPARK_JARS, else spark-jars/lib in a source checkout."""
+    folder = Path(os.environ.get("R2D2_SPARK_JARS") or Path(__file__).resolve().parents[2] / "spark-jars" / "lib")
+    return folder if folder.is_dir() and any(folder.glob("*.jar")) else None
+
+
+def missing_jars_hint(what: str) -> str:
+    """One line saying which jar a Spark session lacks and how to get it."""
+    kind = "delta" if "delta" in what else "abfs" if ("abfs" in what or "wasb" in what) else "s3a"
+    return (f"the Spark session lacks {JARS[kind][0]}: `make setup` fetches it with Maven into spark-jars/lib "
+            "(used by local sessions), or give it to spark-submit with --packages/--jars; Databricks has Delta "
+            "built in")
+
+
 def spark_session(master: str | None = None, conf: dict[str, str] | None = None) -> Any:
     """A session for r2d2. Python workers run this interpreter unless PYSPARK_PYTHON says otherwise
-    (on a cluster, the packed virtualenv sets it)."""
+    (on a cluster, the packed virtualenv sets it). A local session gets the jars `make setup`
+    fetched (Delta, S3A, ABFS) and Delta's SQL extension and catalog."""
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -62,6 +87,9 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     if local:  # a local session talks to itself over loopback only
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         conf = {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1", **(conf or {})}
+        jars = jar_folder()
+        if jars is not None and "spark.jars" not in conf:
+            conf = {"spark.jars": ",".join(str(j) for j in sorted(jars.glob("*.jar"))), **DELTA_CONF, **conf}
 
     builder = SparkSession.builder.appName("r2d2")
     if master:

@@ -140,6 +140,7 @@ class Lake:
     counter: ByteCounter = field(default_factory=ByteCounter)
     secrets: list[str] = field(default_factory=list)  # credentials the given URI carried, never to be shown
     options: dict[str, str] = field(default_factory=dict)  # deltalake storage options from the given URI
+    hadoop: Any = None  # a storage.hadoop.HadoopHandler when the lake is read through a Spark session
     # Footers parsed by profile, kept for the stages that read rows (FOOTER_CACHE_BYTES at most).
     _footers: dict[str, pq.FileMetaData] = field(default_factory=dict, repr=False)
     _footer_bytes: int = field(default=0, repr=False)
@@ -251,6 +252,20 @@ class Lake:
         root = self.path.strip("/")
         target = "/".join(p for p in path.strip("/").split("/") if p not in ("", "."))
         return ".." not in target.split("/") and (target == root or target.startswith(root + "/"))
+
+    def spark_uri(self, path: str) -> str:
+        """A file system path of this lake as the URI Spark's readers take."""
+        if self.hadoop is not None:
+            return str(self.hadoop.uri(path))
+        if self.is_local:
+            return "file://" + path
+        return self.table_uri(path)
+
+    @property
+    def deltalake_reachable(self) -> bool:
+        """Whether deltalake can open this lake's tables itself (not so through a Spark session:
+        their logs are then copied out first)."""
+        return self.hadoop is None
 
     def table_uri(self, location: str) -> str:
         """A table folder as a URI other libraries (deltalake) understand."""
