@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -70,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     scan = sub.add_parser("scan", help="find contained tables (the R2D2 pipeline)", description=SCAN_HELP,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
-    scan.add_argument("lake", metavar="LAKE", help="lake root: a folder of tables")
+    scan.add_argument("lake", metavar="LAKE", help="lake root: a folder of tables (local path, s3://, abfss://), "
+                      "or with --engine spark a metastore database: catalog:DB[/GLOB] or catalog:CATALOG.SCHEMA")
     scan.add_argument("--out", required=True, metavar="DIR",
                       help="where to write containment.json: a folder, or a URI such as s3://bucket/out")
     scan.add_argument("--semantics", choices=SEMANTICS, help="bag (default: duplicates count) or set")
@@ -83,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
                       "what spark-submit or the cluster sets)")
     scan.add_argument("--spark-conf", type=Path, metavar="FILE",
                       help="Spark settings profile, e.g. conf/spark/emr.yaml (spark engine)")
+    scan.add_argument("--read", choices=("spark", "pyarrow"), default=None,
+                      help="spark engine: how data is read. spark (the default): Spark's own readers and file "
+                      "systems with the session's credentials (Delta through delta-spark; needed on Databricks "
+                      "with Unity Catalog and for catalog: lakes). pyarrow: tasks read files with pyarrow (EMR "
+                      "with instance profiles, where it can be faster)")
     scan.add_argument("--config", type=Path, metavar="FILE", help="YAML config (see conf/default.yaml)")
     scan.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
     scan.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -170,9 +177,12 @@ def _scan(args: argparse.Namespace) -> int:
     if args.engine == "spark":
         from r2d2.engines.spark import load_spark_conf
 
-        options = {"master": args.master, "spark_conf": load_spark_conf(args.spark_conf)}
-    elif args.master or args.spark_conf:
-        raise UsageError("--master and --spark-conf go with --engine spark")
+        options = {"master": args.master, "spark_conf": load_spark_conf(args.spark_conf),
+                   "read": args.read or "spark"}
+        if args.debug:
+            os.environ.setdefault("R2D2_SPARK_LOG_LEVEL", "ERROR")
+    elif args.master or args.spark_conf or args.read:
+        raise UsageError("--master, --spark-conf and --read go with --engine spark")
     result = run_scan(args.lake, args.out, config, engine=args.engine, progress=progress, **options)
     if not args.quiet:
         print(summary(result, args.out))

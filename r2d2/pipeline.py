@@ -112,7 +112,8 @@ class Scan:
 
     def run(self) -> tuple[ScanResult, nx.DiGraph]:
         with self.stage("discover", 0):
-            refs, warnings = discover_tables(self.lake)
+            discover = getattr(self.engine, "discover", None)  # an engine may know the lake's tables (a catalog)
+            refs, warnings = discover(self.lake) if discover is not None else discover_tables(self.lake)
         with self.stage("profile", 0), self.progress.bar("profile", len(refs)) as tick:
             profiles = self.engine.profile_tables(refs, tick)
         self.profiles = {p.id: p for p in profiles}
@@ -461,11 +462,17 @@ def tidy_result(result: ScanResult, secrets: list[str]) -> None:
 def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, engine: str = "local",
              progress: bool = False, **engine_options: Any) -> ScanResult:
     """Scan a lake and (when `out_dir` is given: a folder or a URI) write its outputs there."""
-    lake = open_lake(lake_uri)
-    if out_dir is not None:
-        prepare_output(out_dir, lake.uri)  # absolute for local lakes, without credentials
-    runner = make_engine(engine, lake, config, **engine_options)
+    runner: Engine
+    if engine == "spark":  # the session comes first: it may be what reaches the lake
+        from r2d2.engines.spark import open_spark_scan
+
+        lake, runner = open_spark_scan(lake_uri, config, **engine_options)
+    else:
+        lake = open_lake(lake_uri)
+        runner = make_engine(engine, lake, config, **engine_options)
     try:
+        if out_dir is not None:
+            prepare_output(out_dir, lake.uri)  # absolute for local lakes, without credentials
         result, graph = Scan(lake, config, runner, Progress(progress)).run()
     finally:
         runner.close()

@@ -27,17 +27,21 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 
 from r2d2.config import ScanConfig, read_yaml_mapping
 from r2d2.discover import TableRef
 from r2d2.engines.fingerprint import Keys
-from r2d2.errors import EngineError, R2D2Error, UsageError
+from r2d2.engines.local import colset_specs
+from r2d2.errors import EngineError, R2D2Error, TableReadError, UsageError
 from r2d2.model import TableProfile
 from r2d2.sample import ParentProbe
 from r2d2.storage import Lake
 from r2d2.verify import ColumnSet, FingerprintJob, PairCheck
 
-UNIT_ROWS = 2_000_000  # rows of one table fingerprinted by one task at most
+UNIT_ROWS = 2_000_000  # rows of one table fingerprinted by one task at most (pyarrow read path)
+NATIVE_BATCH_TABLES = 64  # tables read by Spark's readers in one job (a union of their scans)
+READ_PATHS = ("spark", "pyarrow")
 FP_SCHEMA = "t int, k int, a long, b long, cnt long, note string"
 SPARK_DEFAULTS = {"spark.ui.showConsoleProgress": "false", "spark.sql.execution.arrow.pyspark.enabled": "true"}
 
@@ -86,7 +90,10 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     local = (master or os.environ.get("MASTER", "")).startswith("local")
     if local:  # a local session talks to itself over loopback only
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        conf = {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1", **(conf or {})}
+        conf = {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
+                # Hadoop 3.5's vectored reads of local files fail near a file's end ("Read past End
+                # of File") on some Parquet files pyarrow writes; plain reads are correct.
+                "spark.hadoop.parquet.hadoop.vectored.io.enabled": "false", **(conf or {})}
         jars = jar_folder()
         if jars is not None and "spark.jars" not in conf:
             conf = {"spark.jars": ",".join(str(j) for j in sorted(jars.glob("*.jar"))), **DELTA_CONF, **conf}
@@ -97,7 +104,9 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     for key, value in {**SPARK_DEFAULTS, **(conf or {})}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel(os.environ.get("R2D2_SPARK_LOG_LEVEL", "WARN"))  # INFO buries the summary
+    # A table Spark cannot read is reported in its row; its task's Java stack trace, which Spark
+    # logs at ERROR, is shown with R2D2_SPARK_LOG_LEVEL=ERROR (or --debug) only.
+    session.sparkContext.setLogLevel(os.environ.get("R2D2_SPARK_LOG_LEVEL", "FATAL"))
     return session
 
 
@@ -187,6 +196,41 @@ def _fingerprint_batches(lake: Lake, keys: Keys, shared: Any
     return run
 
 
+def _native_fingerprints(number: int, table_types: list[pa.DataType], specs: list, keys: Keys
+                         ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """mapInArrow over the batches Spark's reader hands over (one table's columns, in order): the
+    same canonical value hashes as every other path (engines/fingerprint.py), grouped per batch.
+    Values are hashed by the type Spark gives them: canonical values do not depend on the type
+    (3 as int, long or decimal(20,0) hashes alike; instants by their time, whatever the unit)."""
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from r2d2.engines.fingerprint import fingerprint_rows
+        from r2d2.storage.reader import engine_array
+
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            types = [_hash_type(batch.column(i).type, table_types[i]) for i in range(batch.num_columns)]
+            data = pa.record_batch([engine_array(batch.column(i), t) for i, t in enumerate(types)],
+                                   names=[f"c{i}" for i in range(batch.num_columns)])
+            counted = fingerprint_rows(data, types, specs, keys).group_by(["k", "a", "b"], use_threads=False).aggregate(
+                [([], "count_all")])
+            n = counted.num_rows
+            yield pa.record_batch({
+                "t": pa.array(np.full(n, number, np.int32)), "k": counted.column("k").combine_chunks(),
+                "a": pa.array(counted.column("a").to_numpy().view(np.int64)),
+                "b": pa.array(counted.column("b").to_numpy().view(np.int64)),
+                "cnt": counted.column("count_all").combine_chunks(), "note": pa.nulls(n, pa.string())})
+    return run
+
+
+def _hash_type(spark_type: pa.DataType, table_type: pa.DataType) -> pa.DataType:
+    """The type a column Spark handed over is hashed as: its own, except raw counts of a
+    timestamp column (Spark's `nanosAsLong`), which keep the table's type."""
+    if pa.types.is_integer(spark_type) and pa.types.is_timestamp(table_type):
+        return table_type
+    return spark_type
+
+
 def _note(number: int, note: str) -> pa.RecordBatch:
     return pa.record_batch({"t": pa.array([number], pa.int32()), "k": pa.array([-1], pa.int32()),
                             "a": pa.array([0], pa.int64()), "b": pa.array([0], pa.int64()),
@@ -195,6 +239,112 @@ def _note(number: int, note: str) -> pa.RecordBatch:
 
 # -- driver side ---------------------------------------------------------------------------------
 
+def _quote_table(name: str) -> str:
+    return ".".join(quote_name(part) for part in name.split("."))
+
+
+def quote_name(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _literal_path(uri: str) -> str:
+    """A file URI for Spark's reader with glob characters escaped (it globs every path it is given)."""
+    return "".join("\\" + ch if ch in "[]{}*?" else ch for ch in uri)
+
+
+def _concise_java(exc: Exception) -> str:
+    from r2d2.errors import concise
+    from r2d2.storage.hadoop import java_message
+
+    return concise(java_message(exc))
+
+
+def spark_type(dtype: pa.DataType) -> Any:
+    """The Spark type Spark's Parquet reader gives a column of this Arrow type."""
+    from pyspark.sql import types as T
+    from pyspark.sql.pandas.types import from_arrow_type
+
+    if pa.types.is_dictionary(dtype):
+        return spark_type(dtype.value_type)
+    if pa.types.is_unsigned_integer(dtype):  # Parquet's unsigned ints, widened as Spark reads them
+        return {8: T.ShortType(), 16: T.IntegerType(), 32: T.LongType()}.get(dtype.bit_width, T.DecimalType(20, 0))
+    if pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
+        return T.StringType()
+    if pa.types.is_large_binary(dtype) or pa.types.is_binary_view(dtype) or pa.types.is_fixed_size_binary(dtype):
+        return T.BinaryType()
+    if pa.types.is_timestamp(dtype):
+        return T.TimestampType() if dtype.tz is not None else T.TimestampNTZType()
+    if pa.types.is_float16(dtype):
+        return T.FloatType()
+    return from_arrow_type(dtype)
+
+
+def spark_schema(profile: TableProfile) -> Any:
+    from pyspark.sql import types as T
+
+    try:
+        return T.StructType([T.StructField(c.name, spark_type(c.type)) for c in profile.columns])
+    except Exception as exc:
+        raise EngineError(f"Spark cannot hold a column type of {profile.id}: {exc}") from exc
+
+
+CATALOG_PREFIX = "catalog:"
+
+
+def parse_catalog_uri(uri: str) -> tuple[str, str]:
+    """`catalog:DB[/GLOB]` or `catalog:CATALOG.SCHEMA[/GLOB]` as (database, table-name glob)."""
+    rest = uri[len(CATALOG_PREFIX):]
+    database, _, pattern = rest.partition("/")
+    if not database or not all(part.strip() for part in database.split(".")) or len(database.split(".")) > 2:
+        raise UsageError(f"{uri!r}: name a database as catalog:DB or catalog:CATALOG.SCHEMA, optionally "
+                         "followed by /GLOB for table names (catalog:sales/orders_*)")
+    return database, pattern or "*"
+
+
+def open_spark_scan(lake_uri: str, config: ScanConfig, *, spark: Any = None, master: str | None = None,
+                    spark_conf: dict[str, str] | None = None, read: str = "spark") -> tuple[Lake, SparkEngine]:
+    """The lake and the engine of a Spark scan. With the default read path the lake is reached
+    through the session (its Hadoop file systems, or its catalog for `catalog:` lakes); with
+    `read="pyarrow"` through pyarrow, on the driver and in every task."""
+    from r2d2.storage import open_lake
+
+    engine = SparkEngine(None, config, spark, master, spark_conf, read)
+    try:
+        if lake_uri.startswith(CATALOG_PREFIX):
+            if read != "spark":
+                raise UsageError("a catalog is read through Spark's readers: drop --read pyarrow")
+            database, _ = parse_catalog_uri(lake_uri)
+            if not _database_exists(engine.spark, database):
+                raise UsageError(f"catalog database {database} does not exist or this Spark session cannot see it")
+            engine.lake = Lake(uri=lake_uri, fs=pafs.LocalFileSystem(), path="")
+        elif read == "spark":
+            from r2d2.storage.hadoop import open_hadoop_lake
+
+            engine.lake = open_hadoop_lake(lake_uri, engine.spark)
+        else:
+            engine.lake = open_lake(lake_uri)
+    except BaseException:
+        engine.close()
+        raise
+    return engine.lake, engine
+
+
+def _database_exists(spark: Any, database: str) -> bool:
+    try:
+        return bool(spark.catalog.databaseExists(database))
+    except Exception:
+        return False
+
+
+def _arrow_type(dtype: Any) -> pa.DataType:
+    from pyspark.sql import types as T
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    if isinstance(dtype, T.TimestampType):
+        return pa.timestamp("us", tz="UTC")
+    return to_arrow_type(dtype)
+
+
 class SparkEngine:
     """Runs the content work of a scan as Spark jobs; see the module docstring."""
 
@@ -202,19 +352,23 @@ class SparkEngine:
     compare_batch = 4096  # a Spark job costs seconds: compare in large batches
     compare_rows = 2**62  # executors hold the join: no bound from the driver
 
-    def __init__(self, lake: Lake, config: ScanConfig, spark: Any = None, master: str | None = None,
-                 spark_conf: dict[str, str] | None = None) -> None:
+    def __init__(self, lake: Lake | None, config: ScanConfig, spark: Any = None, master: str | None = None,
+                 spark_conf: dict[str, str] | None = None, read: str = "spark") -> None:
         try:
             import pyspark  # noqa: F401
         except ImportError as exc:
             raise UsageError("the Spark engine needs pyspark: pip install 'r2d2[spark]'") from exc
-        self.lake, self.config = lake, config
+        if read not in READ_PATHS:
+            raise UsageError(f"unknown read path {read!r}; choose one of {', '.join(READ_PATHS)}")
+        self.config, self.read = config, read
         self._own_session = spark is None
         self.spark = spark if spark is not None else spark_session(master, spark_conf)
+        self.lake: Lake = lake if lake is not None else Lake(uri="", fs=None, path="")  # type: ignore[arg-type]
         self.sc = self.spark.sparkContext
         self._tables: dict[str, int] = {}
         self._colsets: dict[str, dict[ColumnSet, int]] = {}
         self._fps: Any = None
+        self._parts: list[Any] = []  # persisted grouped fingerprints of native reads, one per batch of tables
         self.stage_groups: list[str] = []
         self._run = f"r2d2-{id(self)}"
         self.keys = Keys.fresh()  # shipped to every task: fingerprints are comparable across tasks
@@ -244,9 +398,75 @@ class SparkEngine:
             counts[group.split(":", 1)[1]] = (len(jobs), tasks)
         return counts
 
+    def discover(self, lake: Lake) -> tuple[list[TableRef], list[str]]:
+        """The tables of the lake: its folders, or for `catalog:` lakes the catalog's tables (views
+        are passed by and listed in the warnings)."""
+        from fnmatch import fnmatchcase
+
+        from r2d2.discover import discover_tables
+
+        if not lake.uri.startswith(CATALOG_PREFIX):
+            return discover_tables(lake)
+        database, pattern = parse_catalog_uri(lake.uri)
+        try:
+            listed = self.spark.catalog.listTables(database)
+        except Exception as exc:
+            raise UsageError(f"cannot list catalog database {database}: {_concise_java(exc)}") from None
+        refs, views = [], []
+        for table in listed:
+            if not fnmatchcase(table.name, pattern):
+                continue
+            name = f"{database}.{table.name}"
+            if table.isTemporary or (table.tableType or "").upper() == "VIEW":
+                views.append(name)
+                continue
+            refs.append(TableRef(name, "catalog", name))
+        warnings = [f"{len(views)} view(s) skipped (r2d2 compares stored tables): {', '.join(sorted(views))}"] \
+            if views else []
+        return sorted(refs, key=lambda r: r.id), warnings
+
+    def _profile_catalog(self, ref: TableRef, progress: Callable[[], None]) -> TableProfile:
+        """A catalog table as the session sees it: schema from the catalog, rows counted by Spark
+        (Delta answers from its log, Parquet from footers), size from the plan's statistics. No
+        column bounds: nothing is refuted by statistics, the sample stage passes it by."""
+        from r2d2.model import Column, ColumnStats, DataFile, Fragment
+        from r2d2.profile import check_column_names
+
+        profile = TableProfile(ref.id, "unknown", ref.location, reader="catalog", statistics="none")
+        try:
+            frame = self.spark.table(ref.location)
+            provider = next((r["data_type"] for r in self.spark.sql(f"DESCRIBE TABLE EXTENDED {_quote_table(ref.id)}")
+                             .collect() if r["col_name"] == "Provider"), "unknown")
+            profile.format = str(provider).lower()
+            profile.columns = [Column(f.name, _arrow_type(f.dataType)) for f in frame.schema.fields]
+            check_column_names(ref.id, [c.name for c in profile.columns])
+            profile.rows = int(frame.count())
+            profile.bytes = int(frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes().longValue())
+        except R2D2Error as exc:
+            profile.error = str(exc)
+        except Exception as exc:
+            profile.error = f"Spark cannot read {ref.id}: {_concise_java(exc)}"
+        finally:
+            progress()
+        if profile.error is None:
+            profile.files = [DataFile(ref.location, profile.bytes)]
+            profile.fragments = [Fragment(0, None, profile.rows, {c.name: ColumnStats() for c in profile.columns})]
+            width = max(1, len(profile.columns))
+            profile.column_bytes = {c.name: profile.bytes // width for c in profile.columns}
+            profile.stats = {c.name: ColumnStats() for c in profile.columns}
+        return profile
+
     def profile_tables(self, refs: list[TableRef], progress: Callable[[], None]) -> list[TableProfile]:
         if not refs:
             return []
+        if self.read == "spark":  # footers and logs through the session's file system, on the driver
+            from r2d2.profile import profile_tables
+
+            found = [self._profile_catalog(r, progress) for r in refs if r.format.startswith("catalog")]
+            by_id = {p.id: p for p in found}
+            paths = [r for r in refs if not r.format.startswith("catalog")]
+            by_id.update((p.id, p) for p in profile_tables(self.lake, paths, self.config, progress))
+            return [by_id[r.id] for r in refs]
         shared = self.sc.broadcast(refs)
         rows = (self._parallel(len(refs))
                 .mapInArrow(_profile_batches(self.lake, self.config, shared), "i int, profile binary, bytes long")
@@ -265,6 +485,12 @@ class SparkEngine:
         failed: dict[str, R2D2Error] = {}
         if not probes:
             return verdicts, failed
+        if self.read == "spark":  # the chosen row groups, through the session's file system
+            engine = _task_engine(self.lake, self.config)
+            try:
+                return engine.probe_samples(probes, tick)
+            finally:
+                engine.close()
         schema = "parent string, child string, reason string, error binary"
         shared = self.sc.broadcast(probes)
         rows = self._parallel(len(probes)).mapInArrow(_probe_batches(self.lake, self.config, shared), schema).collect()
@@ -280,12 +506,19 @@ class SparkEngine:
         return verdicts, failed
 
     def fingerprint(self, jobs: list[FingerprintJob], tick: Callable[[], None]) -> dict[str, R2D2Error]:
+        for job in jobs:
+            self._tables.setdefault(job.table.id, len(self._tables))
+            self._colsets[job.table.id] = {cs: k for k, cs in enumerate(job.colsets)}
+        if self.read == "spark":
+            return self._fingerprint_native(jobs, tick)
+        return self._fingerprint_pyarrow(jobs, tick)
+
+    def _fingerprint_pyarrow(self, jobs: list[FingerprintJob], tick: Callable[[], None]) -> dict[str, R2D2Error]:
         from pyspark.sql import functions as F
 
         units: list[tuple[int, TableProfile, list, list[int]]] = []
         for job in jobs:
-            number = self._tables.setdefault(job.table.id, len(self._tables))
-            self._colsets[job.table.id] = {cs: k for k, cs in enumerate(job.colsets)}
+            number = self._tables[job.table.id]
             chunk: list[int] = []
             rows = 0
             for index, fragment in enumerate(job.table.fragments):
@@ -317,6 +550,90 @@ class SparkEngine:
             tick()
         return failed
 
+    def _fingerprint_native(self, jobs: list[FingerprintJob], tick: Callable[[], None]) -> dict[str, R2D2Error]:
+        """Each table read by Spark's own reader (Parquet, Delta, or the catalog), its batches
+        fingerprinted in Python workers; tables go NATIVE_BATCH_TABLES to a job. A job that fails
+        (a file Spark cannot read) is run again table by table, so only the bad table carries the
+        error."""
+        failed: dict[str, R2D2Error] = {}
+        for start in range(0, len(jobs), NATIVE_BATCH_TABLES):
+            batch = jobs[start:start + NATIVE_BATCH_TABLES]
+            frames = self._fingerprint_frames(batch, failed)
+            try:
+                self._keep(frames)
+            except Exception:
+                for job, frame in zip(batch, frames):
+                    if frame is None:
+                        continue
+                    try:
+                        self._keep([frame])
+                    except Exception as exc:
+                        failed[job.table.id] = TableReadError(
+                            f"Spark cannot read {job.table.id}: {_concise_java(exc)}", table=job.table.id)
+            for job in batch:
+                if job.table.id not in failed:  # what the footers say these columns take
+                    columns = colset_specs(job.table, job.colsets)[0]
+                    self.lake.counter.add(sum(job.table.column_bytes.get(c, 0) for c in columns))
+                tick()
+        parts = self._parts
+        self._fps = parts[0] if len(parts) == 1 else None
+        if len(parts) > 1:
+            from functools import reduce
+
+            self._fps = reduce(lambda a, b: a.unionByName(b), parts)
+        return failed
+
+    def _fingerprint_frames(self, jobs: list[FingerprintJob], failed: dict[str, R2D2Error]) -> list[Any]:
+        frames: list[Any] = []
+        for job in jobs:
+            try:
+                columns, types, specs = colset_specs(job.table, job.colsets)
+                frame = self.table_frame(job.table, columns)
+                frames.append(frame.mapInArrow(
+                    _native_fingerprints(self._tables[job.table.id], types, specs, self.keys), FP_SCHEMA))
+            except R2D2Error as exc:
+                failed[job.table.id] = exc
+                frames.append(None)
+            except Exception as exc:
+                failed[job.table.id] = TableReadError(f"Spark cannot read {job.table.id}: {_concise_java(exc)}",
+                                                      table=job.table.id)
+                frames.append(None)
+        return frames
+
+    def _keep(self, frames: list[Any]) -> None:
+        """Group and persist the fingerprints of these scans (one Spark job)."""
+        from functools import reduce
+
+        from pyspark.sql import functions as F
+
+        present = [f for f in frames if f is not None]
+        if not present:
+            return
+        union = reduce(lambda a, b: a.unionByName(b), present)
+        grouped = union.groupBy("t", "k", "a", "b").agg(F.sum("cnt").alias("cnt")).persist()
+        try:
+            grouped.count()
+        except Exception:
+            grouped.unpersist()
+            raise
+        self._parts.append(grouped)
+
+    def table_frame(self, profile: TableProfile, columns: list[str]) -> Any:
+        """A table's columns (as c0..cN) as Spark's own reader gives them, with the session's credentials:
+        catalog tables by name, Delta through delta-spark (deletion vectors, column mapping), Parquet
+        files under the table's schema (partition values typed as profiled, absent columns NULL)."""
+        from pyspark.sql import functions as F
+
+        if profile.reader == "catalog":
+            frame = self.spark.table(profile.location)
+        elif profile.format == "delta":
+            frame = self.spark.read.format("delta").load(self.lake.spark_uri(profile.location))
+        else:
+            frame = (self.spark.read.schema(spark_schema(profile)).option("basePath", self.lake.spark_uri(
+                profile.location)).parquet(*[_literal_path(self.lake.spark_uri(f.path)) for f in profile.files]))
+        # renamed c0..cN: mapInArrow looks its input columns up by unquoted name ('price.eur' fails)
+        return frame.select(*[F.col(quote_name(c)).alias(f"c{i}") for i, c in enumerate(columns)])
+
     def compare(self, checks: list[PairCheck], semantics: str) -> list[tuple[int, int]]:
         from pyspark.sql import functions as F
 
@@ -340,6 +657,8 @@ class SparkEngine:
         return [found.get(i, (0, 0)) for i in range(len(checks))]
 
     def close(self) -> None:
+        for part in self._parts:
+            part.unpersist()
         if self._fps is not None:
             self._fps.unpersist()
         if self._own_session:
