@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -38,3 +40,64 @@ def lake(tmp_path: Path) -> Path:
     root = tmp_path / "lake"
     root.mkdir()
     return root
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+          "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 for the whole session (Spark's S3A is pointed at it)."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(moto_s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One local Spark session for every Spark test: Delta (jars from `make setup`), an embedded
+    Hive metastore (Derby) in a temporary folder, and S3A pointed at the moto server, with
+    credentials from the environment (S3A's default provider chain), never from a URI."""
+    pytest.importorskip("pyspark", reason="pyspark is part of the dev extras; make setup installs it")
+    from r2d2.engines.spark import jar_folder, spark_session
+
+    if jar_folder() is None:
+        pytest.fail("the Spark jars are missing: run `make setup` (it fetches them with Maven into spark-jars/lib)")
+    home = tmp_path_factory.mktemp("spark")
+    saved = {k: os.environ.get(k) for k in S3_ENV}
+    os.environ.update(S3_ENV)  # the JVM inherits them at launch; S3A's default chain reads them
+    try:
+        session = spark_session("local[2]", {
+            "spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false",
+            "spark.sql.catalogImplementation": "hive",
+            "spark.sql.warehouse.dir": str(home / "warehouse"),
+            "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={home / 'metastore'};create=true",
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
+            "spark.hadoop.fs.s3a.endpoint": f"http://{moto_s3}",
+            "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
+        })
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    yield session
+    session.stop()

@@ -367,7 +367,14 @@ def read_delta_table(folder: Path) -> tuple[int, dict[str, Column]]:
     from deltalake import DeltaTable
 
     try:
-        table = DeltaTable(str(folder)).to_pyarrow_table()
+        delta = DeltaTable(str(folder))
+        if {"deletionVectors", "columnMapping"} & set(delta.protocol().reader_features or []) or \
+                (delta.metadata().configuration or {}).get("delta.columnMapping.mode", "none") != "none":
+            from deltalake import QueryBuilder  # the kernel applies deletion vectors and column mapping
+
+            table = pa.table(QueryBuilder().register("t", delta).execute("SELECT * FROM t").read_all())
+        else:
+            table = delta.to_pyarrow_table()
     except Exception as exc:  # an unreadable log or data file makes the table unreadable
         raise OracleError(f"delta: {exc}") from exc
     return table.num_rows, columns_of(table)

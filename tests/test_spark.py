@@ -1,16 +1,21 @@
-"""The Spark engine, run for real in local mode (one session for every test): on generated lakes
-it must reach exactly the local engine's verdicts, and both must equal the oracle (DESIGN §5)."""
+"""The conformance suite (DESIGN §5): every read path reaches the same verdicts, and they equal the
+oracle's. The paths are the local engine, the Spark engine reading with pyarrow in its tasks, and
+the Spark engine reading through Spark (its Hadoop file systems, delta-spark, the catalog). Spark
+runs for real in local mode, in one session for the whole test run (tests/conftest.py: Delta jars
+from `make setup`, a Derby Hive metastore, S3A pointed at moto's server on 127.0.0.1)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
 from pathlib import Path
 
+import boto3
 import pyarrow as pa
 import pytest
 
 from benchmarks.lakegen import build_lake
+from r2d2.cli import main
 from r2d2.config import ScanConfig
 from r2d2.pipeline import run_scan
 from tests.conftest import write_table
@@ -18,40 +23,48 @@ from tests.oracle import oracle_edges
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is part of the dev extras; make setup installs it")
 
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[object]:
-    from r2d2.engines.spark import spark_session
-
-    session = spark_session("local[2]", {"spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false"})
-    yield session
-    session.stop()
+PATHS = ["local", "spark-pyarrow", "spark"]
 
 
-def edges(root: Path | str, engine: str, spark: object = None, out: Path | None = None, **config) -> list[dict]:
-    options = {"spark": spark} if engine == "spark" else {}
-    result = run_scan(str(root), out, ScanConfig(**config), engine=engine, **options)
+def edges(root: Path | str, path: str, spark: object = None, out: Path | None = None, **config) -> list[dict]:
+    """The verdicts of a scan on one read path, sorted."""
+    if path == "local":
+        result = run_scan(str(root), out, ScanConfig(**config))
+    else:
+        read = "pyarrow" if path == "spark-pyarrow" else "spark"
+        result = run_scan(str(root), out, ScanConfig(**config), engine="spark", spark=spark, read=read)
     return [{"parent": e.parent, "child": e.child, "status": e.status, "stage": e.stage, "reason": e.reason}
             for e in sorted(result.edges, key=lambda e: (e.parent, e.child))]
 
 
+def contained_pairs(found: list[dict]) -> set[tuple[str, str]]:
+    return {(e["parent"], e["child"]) for e in found if e["status"] == "contained"}
+
+
+def assert_conform(by_path: dict[str, list[dict]]) -> None:
+    """Every path's edges (status, stage, reason) equal the local engine's."""
+    local = by_path["local"]
+    assert local, "no edges: the lake tests nothing"
+    for path, found in by_path.items():
+        assert found == local, f"{path} differs from the local engine"
+
+
 @pytest.mark.parametrize("seed, semantics", [(11, "bag"), (12, "set")])
-def test_spark_and_local_reach_the_same_verdicts_as_the_oracle(spark, tmp_path: Path, seed: int,
-                                                               semantics: str) -> None:
+def test_generated_lakes_conform_on_every_read_path(spark, tmp_path: Path, seed: int, semantics: str) -> None:
     root = tmp_path / "lake"
     build_lake(root, n_tables=50, seed=seed, with_delta=True, with_bad=True)
-    local = edges(root, "local", semantics=semantics)
-    on_spark = edges(root, "spark", spark, tmp_path / "out", semantics=semantics)
-    assert on_spark == local
-    contained = {(e["parent"], e["child"]) for e in on_spark if e["status"] == "contained"}
-    assert contained == oracle_edges(root, semantics=semantics)
-    doc = json.loads((tmp_path / "out" / "containment.json").read_text())
+    by_path = {p: edges(root, p, spark, tmp_path / f"out-{p}", semantics=semantics) for p in PATHS}
+    assert_conform(by_path)
+    assert contained_pairs(by_path["local"]) == oracle_edges(root, semantics=semantics)
+    doc = json.loads((tmp_path / "out-spark" / "containment.json").read_text())
     assert [s["name"] for s in doc["stages"]] == ["discover", "profile", "schema", "minmax", "sample", "verify"]
-    assert next(s for s in doc["stages"] if s["name"] == "verify")["bytes_read"] > 0  # counted on executors
+    assert next(s for s in doc["stages"] if s["name"] == "verify")["bytes_read"] > 0
+    assert {t["statistics"] for t in doc["tables"] if t["error"] is None} <= {"parquet footers", "delta log"}
 
 
-def test_spark_sample_stage_and_partial_fingerprints(spark, lake: Path, monkeypatch) -> None:
-    """Large tables are split into units fingerprinted by different tasks; the sums must be right."""
+def test_partial_fingerprints_and_the_sample_stage(spark, lake: Path, monkeypatch) -> None:
+    """Large tables are split into units fingerprinted by different tasks (pyarrow path) or into
+    Spark's own splits (Spark path); the sums must be right either way."""
     import r2d2.engines.spark as spark_engine
 
     monkeypatch.setattr(spark_engine, "UNIT_ROWS", 1_000)
@@ -62,8 +75,9 @@ def test_spark_sample_stage_and_partial_fingerprints(spark, lake: Path, monkeypa
     write_table(lake, "window", parent.slice(10_000, 300))
     shifted = parent.slice(10_000, 300).set_column(2, "g", pa.array([(i + 1) % 7 for i in range(10_000, 10_300)]))
     write_table(lake, "shifted", shifted)
-    assert edges(lake, "spark", spark) == edges(lake, "local")
-    got = {(e["parent"], e["child"]): e for e in edges(lake, "spark", spark)}
+    by_path = {p: edges(lake, p, spark) for p in PATHS}
+    assert_conform(by_path)
+    got = {(e["parent"], e["child"]): e for e in by_path["spark"]}
     assert got[("parent", "window")]["status"] == "contained"
     assert got[("parent", "shifted")]["status"] == "not_contained"
     assert got[("parent", "dup")]["status"] == "not_contained" and got[("dup", "window")]["status"] == "not_contained"
@@ -71,6 +85,113 @@ def test_spark_sample_stage_and_partial_fingerprints(spark, lake: Path, monkeypa
     solo = lake.parent / "solo"
     write_table(solo, "parent", parent, row_group_size=500)
     write_table(solo, "shifted", shifted)
-    alone = {(e["parent"], e["child"]): e for e in edges(solo, "spark", spark)}
-    assert alone[("parent", "shifted")]["stage"] == "sample"
-    assert alone == {(e["parent"], e["child"]): e for e in edges(solo, "local")}
+    alone = {p: edges(solo, p, spark) for p in PATHS}
+    assert_conform(alone)
+    assert alone["spark"][0]["stage"] == "sample" and alone["spark"][0]["child"] == "shifted"
+
+
+def _delta_features_lake(spark, root: Path) -> None:
+    """Delta tables written by delta-spark with deletion vectors (rows deleted: still in the files)
+    and with column mapping (a renamed column: files hold physical names)."""
+    frame = spark.range(0, 600).selectExpr("id", "cast(id % 7 as string) AS g", "id * 1.5 AS x")
+    frame.write.format("delta").save(str(root / "base"))
+    frame.write.format("delta").option("delta.enableDeletionVectors", "true").save(str(root / "deleted"))
+    spark.sql(f"DELETE FROM delta.`{root / 'deleted'}` WHERE id % 3 = 0")
+    (frame.where("id % 3 = 0").write.format("delta").option("delta.columnMapping.mode", "name")
+     .option("delta.minReaderVersion", "2").option("delta.minWriterVersion", "5").save(str(root / "mapped")))
+    spark.sql(f"ALTER TABLE delta.`{root / 'mapped'}` RENAME COLUMN x TO x_old")
+    spark.sql(f"ALTER TABLE delta.`{root / 'mapped'}` RENAME COLUMN x_old TO x")
+    # a copy of the deleted rows' complement under deletion vectors, and one row that was deleted
+    frame.where("id % 3 != 0").write.format("delta").save(str(root / "kept"))
+    frame.where("id = 3").write.format("parquet").save(str(root / "a_deleted_row"))
+
+
+def test_delta_deletion_vectors_and_column_mapping_conform(spark, tmp_path: Path) -> None:
+    root = tmp_path / "lake"
+    _delta_features_lake(spark, root)
+    by_path = {p: edges(root, p, spark) for p in PATHS}
+    assert_conform(by_path)
+    found = contained_pairs(by_path["local"])
+    assert found == oracle_edges(root)
+    assert ("base", "deleted") in found and ("deleted", "kept") in found and ("kept", "deleted") in found
+    assert ("base", "mapped") in found and ("deleted", "a_deleted_row") not in found
+    assert ("base", "a_deleted_row") in found
+
+
+def test_catalog_lake_matches_its_folders_and_the_oracle(spark, tmp_path: Path) -> None:
+    """`catalog:DB` scans a Hive-metastore database: ids are qualified names, views are listed and
+    skipped, and the verdicts equal those of the same tables scanned as folders."""
+    spark.sql("CREATE DATABASE IF NOT EXISTS shop")
+    orders = spark.range(0, 400).selectExpr("id", "id % 13 AS customer", "cast(id * 2.5 AS decimal(12,2)) AS amount")
+    orders.write.format("parquet").mode("overwrite").saveAsTable("shop.orders")
+    orders.where("customer < 4").write.format("delta").mode("overwrite").saveAsTable("shop.orders_small")
+    orders.select("id", "customer").write.format("parquet").partitionBy("customer").mode("overwrite") \
+        .saveAsTable("shop.orders_by_customer")
+    spark.range(0, 5).selectExpr("id + 1000 AS id").write.mode("overwrite").saveAsTable("shop.other")
+    spark.sql("CREATE OR REPLACE VIEW shop.recent AS SELECT * FROM shop.orders WHERE id > 300")
+    result = run_scan("catalog:shop", tmp_path / "out", ScanConfig(), engine="spark", spark=spark)
+    on_catalog = {(e.parent, e.child): e.status for e in result.edges}
+    assert any("shop.recent" in w for w in result.warnings)
+    assert {t.id for t in result.tables} == {"shop.orders", "shop.orders_small", "shop.orders_by_customer", "shop.other"}
+    assert {t.reader for t in result.tables} == {"catalog"}
+    warehouse = Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:")) / "shop.db"
+    as_folders = {(f"shop.{e['parent']}", f"shop.{e['child']}"): e["status"] for e in edges(warehouse, "local")}
+    assert on_catalog == as_folders
+    assert {k for k, v in on_catalog.items() if v == "contained"} == {
+        (f"shop.{p}", f"shop.{c}") for p, c in oracle_edges(warehouse)}
+    assert ("shop.orders", "shop.orders_small") in {k for k, v in on_catalog.items() if v == "contained"}
+
+
+def test_catalog_errors(spark, tmp_path: Path, capsys) -> None:
+    assert main(["scan", "catalog:no_such_db", "--out", str(tmp_path / "o"), "--engine", "spark"]) == 2
+    assert "no_such_db" in capsys.readouterr().err
+    assert main(["scan", "catalog:", "--out", str(tmp_path / "o"), "--engine", "spark"]) == 2
+    assert main(["scan", "catalog:shop", "--out", str(tmp_path / "o"), "--engine", "spark", "--read", "pyarrow"]) == 2
+    assert "Java" not in capsys.readouterr().err
+
+
+def test_unreadable_table_carries_the_error_and_the_scan_goes_on(spark, lake: Path) -> None:
+    """A table whose footer reads but whose data Spark cannot read: its row carries Spark's
+    message (one line), the other tables are scanned, no Java stack trace is in the message."""
+    base = pa.table({"id": list(range(2_000)), "name": [f"name {i}" for i in range(2_000)]})
+    write_table(lake, "all", base)
+    write_table(lake, "some", base.slice(0, 10))
+    broken = write_table(lake, "broken", base.slice(0, 1_500), compression="snappy") / "part-00000.parquet"
+    data = bytearray(broken.read_bytes())
+    data[100:4_000] = bytes(3_900)  # data pages zeroed, footer intact
+    broken.write_bytes(bytes(data))
+    result = run_scan(str(lake), None, ScanConfig(sample_rows=0), engine="spark", spark=spark)
+    errors = {t.id: t.error for t in result.tables if t.error}
+    assert list(errors) == ["broken"] and "\tat " not in errors["broken"] and "\n" not in errors["broken"]
+    assert ("all", "some") in {(e.parent, e.child) for e in result.edges if e.status == "contained"}
+
+
+def test_s3a_lake_conforms(spark, moto_s3: str, lake: Path, monkeypatch) -> None:
+    """The same lake on moto's S3: pyarrow paths reach it by s3:// with the endpoint in the URI,
+    Spark's readers by s3a:// with the session's settings and environment credentials."""
+    from deltalake import write_deltalake
+
+    from tests.conftest import S3_ENV
+
+    for key, value in S3_ENV.items():
+        monkeypatch.setenv(key, value)
+    base = pa.table({"id": list(range(200)), "name": [f"n{i % 17}" for i in range(200)]})
+    write_table(lake, "sales/all", base, row_group_size=50)
+    write_table(lake, "sales/some", base.slice(20, 30))
+    write_table(lake, "sales/by_name/name=n3", base.filter(pa.compute.equal(base["name"], "n3")).select(["id"]))
+    write_table(lake, "other", pa.table({"id": [999]}))
+    write_deltalake(str(lake / "delta_copy"), base)
+    client = boto3.client("s3", endpoint_url=f"http://{moto_s3}", region_name="us-east-1")
+    client.create_bucket(Bucket="conformance")
+    for path in sorted(lake.rglob("*")):
+        if path.is_file():
+            client.upload_file(str(path), "conformance", f"lake/{path.relative_to(lake).as_posix()}")
+    query = f"?endpoint_override={moto_s3}&scheme=http&region=us-east-1"
+    by_path = {"local": edges(f"s3://conformance/lake{query}", "local"),
+               "spark-pyarrow": edges(f"s3://conformance/lake{query}", "spark-pyarrow", spark),
+               "spark": edges("s3a://conformance/lake", "spark", spark),
+               "on disk": edges(lake, "local")}
+    assert_conform(by_path)
+    assert contained_pairs(by_path["spark"]) == oracle_edges(lake)
+    with pytest.raises(Exception, match="credentials in the URI"):
+        edges("s3a://key:secret@conformance/lake", "spark", spark)

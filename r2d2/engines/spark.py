@@ -361,7 +361,10 @@ class SparkEngine:
         if read not in READ_PATHS:
             raise UsageError(f"unknown read path {read!r}; choose one of {', '.join(READ_PATHS)}")
         self.config, self.read = config, read
-        self._own_session = spark is None
+        from pyspark.sql import SparkSession
+
+        # A session r2d2 did not start (a notebook's, a Databricks cluster's) is never stopped by it.
+        self._own_session = spark is None and SparkSession.getActiveSession() is None
         self.spark = spark if spark is not None else spark_session(master, spark_conf)
         self.lake: Lake = lake if lake is not None else Lake(uri="", fs=None, path="")  # type: ignore[arg-type]
         self.sc = self.spark.sparkContext
@@ -441,7 +444,7 @@ class SparkEngine:
             profile.columns = [Column(f.name, _arrow_type(f.dataType)) for f in frame.schema.fields]
             check_column_names(ref.id, [c.name for c in profile.columns])
             profile.rows = int(frame.count())
-            profile.bytes = int(frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes().longValue())
+            profile.bytes = int(str(frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
         except R2D2Error as exc:
             profile.error = str(exc)
         except Exception as exc:
