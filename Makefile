@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements/lock.txt | cksum | cut -d' ' -f1)
+JARS   := spark-jars/lib/.fetched-$(shell cat spark-jars/pom.xml | cksum | cut -d' ' -f1)
+AZURITE := tools/node_modules/.bin/azurite
 LOCK   := requirements/lock.txt
 DEMO   := .demo
 
@@ -12,7 +14,22 @@ DEMO   := .demo
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## create .venv, install r2d2 with its dev and data extras, and Debian's chromium for report tests
+setup: $(STAMP) $(JARS) $(AZURITE) ## create .venv with r2d2 and its dev extras, fetch Spark's jars (Maven) and Azurite (npm)
+
+$(JARS): spark-jars/pom.xml
+	@command -v mvn >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's maven to fetch the Spark jars"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends maven >/dev/null; \
+	  else echo "make setup needs Maven (mvn) to fetch the Spark jars: install it (apt-get install maven)"; exit 1; fi; }
+	rm -rf spark-jars/lib
+	mvn -q -B -f spark-jars/pom.xml dependency:copy-dependencies -DoutputDirectory=lib -DexcludeTransitive=true
+	touch $@
+
+$(AZURITE): tools/package.json tools/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "make setup needs npm (Node 20) for Azurite, the ADLS/Blob test server"; exit 1; }
+	cd tools && npm ci --silent --no-audit --no-fund
+	touch $@
 
 $(STAMP): pyproject.toml $(LOCK)
 	@if command -v chromium >/dev/null 2>&1; then :; \
@@ -45,7 +62,7 @@ spark-demo: setup ## scan the demo lake with spark-submit --master local[2] (the
 	  --spark-conf conf/spark/local.yaml
 	@echo "containment (Spark engine): $(DEMO)/spark-out/containment.json"
 
-test: setup ## run the core-install check, then every test (pytest)
+test: setup ## run the core-install check, then every test (pytest; Spark, moto and Azurite are started by the tests)
 	$(MAKE) --no-print-directory test-core
 	$(BIN)/python -m pytest
 
@@ -67,5 +84,5 @@ bench: setup ## scan benchmark against a brute-force EXCEPT ALL baseline, then t
 	$(BIN)/python -m benchmarks.plan_bench
 	$(BIN)/python -m benchmarks.spark_bench
 
-clean: ## remove the venv, demo and benchmark outputs
-	rm -rf $(VENV) $(DEMO) .bench .pytest_cache .mypy_cache .ruff_cache
+clean: ## remove the venv, jars, Azurite, demo and benchmark outputs
+	rm -rf $(VENV) $(DEMO) .bench .pytest_cache .mypy_cache .ruff_cache spark-jars/lib tools/node_modules

@@ -293,11 +293,55 @@ def _delta_options(uri: str) -> dict[str, str]:
     return options
 
 
+AZURE_SCHEMES = ("abfs", "abfss")
+AZURE_KEY_VARIABLES = ("AZURE_STORAGE_KEY", "AZURE_STORAGE_ACCOUNT_KEY")
+
+
+def _azure_lake(uri: str) -> tuple[pafs.FileSystem, str, dict[str, str]]:
+    """pyarrow's AzureFileSystem and deltalake's options for `abfs[s]://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH`.
+
+    Credentials: an account key from $AZURE_STORAGE_KEY (or $AZURE_STORAGE_ACCOUNT_KEY), else
+    Azure's default chain (service principal variables, managed identity, the az CLI). An emulator
+    or private endpoint is named in the query as for S3: `?endpoint_override=127.0.0.1:10000&scheme=http`
+    (Azurite: account devstoreaccount1)."""
+    parts = urlsplit(uri)
+    container, _, host = parts.netloc.rpartition("@")
+    if not container or ":" in container or not host:
+        raise LakeNotFoundError(f"cannot open lake root {redact_uri(uri)}: write it as "
+                                f"{parts.scheme}://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH (keys go in "
+                                "$AZURE_STORAGE_KEY, never in the URI)")
+    account = host.split(".", 1)[0]
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    unknown = sorted(set(query) - {"endpoint_override", "scheme"})
+    if unknown:
+        raise LakeNotFoundError(f"cannot open lake root {redact_uri(uri)}: unknown URI option(s) {', '.join(unknown)} "
+                                "(known: endpoint_override, scheme)")
+    key = next((os.environ[v] for v in AZURE_KEY_VARIABLES if os.environ.get(v)), None)
+    kwargs: dict[str, Any] = {"account_name": account}
+    options = {"account_name": account}
+    if key:
+        kwargs["account_key"] = options["account_key"] = key
+    if "endpoint_override" in query:
+        scheme = query.get("scheme", "https")
+        kwargs.update(blob_storage_authority=query["endpoint_override"], dfs_storage_authority=query["endpoint_override"],
+                      blob_storage_scheme=scheme, dfs_storage_scheme=scheme)
+        options["azure_storage_endpoint"] = f"{scheme}://{query['endpoint_override']}/{account}"
+        options["allow_http"] = "true" if scheme == "http" else "false"
+    try:
+        fs = pafs.AzureFileSystem(**kwargs)
+    except (pa.ArrowException, OSError, TypeError) as exc:
+        raise LakeNotFoundError(f"cannot open lake root {redact_uri(uri)}: {exc}") from exc
+    return fs, f"{container}/{unquote(parts.path).strip('/')}".rstrip("/"), options
+
+
 def open_lake(uri: str) -> Lake:
     """Resolve a lake root URI to a file system and check that it is a folder we can list.
     Messages and the recorded URI never carry the credentials a URI may hold."""
     original, secrets, shown = uri, uri_secrets(uri), redact_uri(uri)
-    if is_uri(uri):
+    options = _delta_options(original)
+    if urlsplit(uri).scheme in AZURE_SCHEMES:
+        fs, path, options = _azure_lake(uri)
+    elif is_uri(uri):
         try:
             fs, path = pafs.FileSystem.from_uri(uri)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
@@ -316,4 +360,4 @@ def open_lake(uri: str) -> Lake:
     if isinstance(fs, pafs.LocalFileSystem) and not os.access(path, os.R_OK | os.X_OK):
         raise LakeNotFoundError(f"lake root {uri} cannot be listed: permission denied")
     # An unlistable root is found by discover's first listing (LakeNotFoundError), not listed twice here.
-    return Lake(uri=lake_uri(uri), fs=fs, path=path, secrets=secrets, options=_delta_options(original))
+    return Lake(uri=lake_uri(uri), fs=fs, path=path, secrets=secrets, options=options)
