@@ -55,9 +55,13 @@ demo: setup ## build a ~300-table lake from real public data, scan it, plan dele
 	@echo "plan:        $(DEMO)/out/plan.json  (try: $(BIN)/r2d2 rebuild $(DEMO)/out/plan.json TABLE_ID --out $(DEMO)/restored)"
 	@echo "report:      $(DEMO)/out/report.html  (and report.md)"
 
-spark-demo: setup ## scan the demo lake with spark-submit --master local[2] (the Spark engine)
+spark-demo: setup ## scan the demo lake with spark-submit --master local[2] (the Spark engine, Spark's readers)
 	@[ -d $(DEMO)/lake ] || $(BIN)/python -m benchmarks.lakegen $(DEMO)/lake --tables 300 --seed 0 --bad
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) SPARK_LOCAL_IP=127.0.0.1 $(BIN)/spark-submit --master "local[2]" \
+	  --jars "$$(ls spark-jars/lib/*.jar | paste -sd, -)" \
+	  --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
+	  --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
+	  --conf spark.hadoop.parquet.hadoop.vectored.io.enabled=false \
 	  --conf spark.ui.showConsoleProgress=false jobs/spark_scan.py $(DEMO)/lake --out $(DEMO)/spark-out \
 	  --spark-conf conf/spark/local.yaml
 	@echo "containment (Spark engine): $(DEMO)/spark-out/containment.json"

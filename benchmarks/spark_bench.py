@@ -28,8 +28,10 @@ from r2d2.verify import comparison_order, plan_fingerprints
 
 
 def compare_engines(lake_root: Path, master: str) -> None:
+    """Each stage's seconds on the local engine (the baseline, same process), on Spark reading with
+    pyarrow in its tasks, and on Spark reading through its own readers; ratios against local."""
     from r2d2.engines.local import LocalEngine
-    from r2d2.engines.spark import SparkEngine, spark_session
+    from r2d2.engines.spark import open_spark_scan, spark_session
 
     config = ScanConfig()
     lake = open_lake(str(lake_root))
@@ -40,19 +42,33 @@ def compare_engines(lake_root: Path, master: str) -> None:
     local_engine.close()
     spark = spark_session(master, {"spark.sql.shuffle.partitions": "8", "spark.ui.enabled": "false"})
     spark.range(1).count()  # JVM and Python workers up before timing
-    lake = open_lake(str(lake_root))
-    engine = SparkEngine(lake, config, spark=spark)
-    start = time.perf_counter()
-    remote, _ = Scan(lake, config, engine, Progress(False)).run()
-    spark_total = time.perf_counter() - start
-    counts = engine.jobs_and_tasks()
-    same = [(e.parent, e.child, e.status) for e in local.edges] == [(e.parent, e.child, e.status) for e in remote.edges]
+    runs = {}
+    for read in ("pyarrow", "spark"):
+        lake, engine = open_spark_scan(str(lake_root), config, spark=spark, read=read)
+        start = time.perf_counter()
+        result, _ = Scan(lake, config, engine, Progress(False)).run()
+        runs[read] = (result, time.perf_counter() - start, engine.jobs_and_tasks())
+        engine.close()
     print(f"\n== {lake_root}: {len(local.tables)} tables; Spark master {master}")
-    print(f"{'stage':<10}{'local s':>9}{'spark s':>9}{'jobs':>7}{'tasks':>8}")
-    for a, b in zip(local.stages, remote.stages):
-        jobs, tasks = counts.get(a.name, (0, 0))
-        print(f"{a.name:<10}{a.seconds:>9.2f}{b.seconds:>9.2f}{jobs:>7}{tasks:>8}")
-    print(f"{'total':<10}{local_total:>9.2f}{spark_total:>9.2f}   identical verdicts: {same}")
+    print(f"{'stage':<10}{'local s':>9}{'pyarrow s':>11}{'x':>7}{'jobs':>6}{'spark s':>9}{'x':>7}{'jobs':>6}"
+          f"{'tasks':>7}")
+    for i, a in enumerate(local.stages):
+        row = f"{a.name:<10}{a.seconds:>9.2f}"
+        for read in ("pyarrow", "spark"):
+            b = runs[read][0].stages[i]
+            jobs, tasks = runs[read][2].get(a.name, (0, 0))
+            width = 11 if read == "pyarrow" else 9
+            row += f"{b.seconds:>{width}.2f}{b.seconds / max(a.seconds, 1e-3):>7.1f}{jobs:>6}"
+        print(row + f"{tasks:>7}")
+    line = f"{'total':<10}{local_total:>9.2f}"
+    for read in ("pyarrow", "spark"):
+        total = runs[read][1]
+        line += f"{total:>{11 if read == 'pyarrow' else 9}.2f}{total / local_total:>7.1f}{'':>6}"
+    print(line)
+    for read in ("pyarrow", "spark"):
+        same = [(e.parent, e.child, e.status, e.stage, e.reason) for e in local.edges] == \
+            [(e.parent, e.child, e.status, e.stage, e.reason) for e in runs[read][0].edges]
+        print(f"identical verdicts, local vs Spark ({read} reads): {same}")
     spark.stop()
 
 

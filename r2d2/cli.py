@@ -17,11 +17,13 @@ from r2d2.storage.paths import scrub, uri_secrets
 SCAN_HELP = """\
 Find every table whose rows are contained in another table of the lake.
 
-LAKE is a folder of tables (a local path; s3:// and abfss:// URIs are read through pyarrow but not
-yet tested). A table is a folder of Parquet files (Hive partition folders key=value become columns)
-or a Delta table (a folder with _delta_log/). Contained means every column of the child matches a
-parent column (name case-insensitive, same type family) and every child row occurs in the parent,
-as often as in the child (bag semantics; --semantics set counts distinct rows).
+LAKE is a folder of tables: a local path, s3://BUCKET/PATH (tested on moto) or
+abfss://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH (tested on Azurite's blob endpoint); with
+--engine spark also catalog:DB[/GLOB], the tables of a metastore database. A table is a folder of
+Parquet files (Hive partition folders key=value become columns) or a Delta table (a folder with
+_delta_log/). Contained means every column of the child matches a parent column (name
+case-insensitive, same type family) and every child row occurs in the parent, as often as in the
+child (bag semantics; --semantics set counts distinct rows).
 
 Writes OUT/containment.json (every schema-compatible pair with its verdict and evidence) and
 OUT/containment.graphml, and prints a summary. Nothing in the lake is ever changed.
@@ -30,6 +32,8 @@ examples:
   r2d2 scan ./lake --out ./out
   r2d2 scan ./lake --out ./out --semantics set --sample-rows 1000 --workers 4
   R2D2_DUCKDB_MEMORY_LIMIT=8GB r2d2 scan ./lake --out ./out --quiet
+  r2d2 scan s3a://bucket/lake --out ./out --engine spark --master 'local[4]'
+  r2d2 scan catalog:sales --out ./out --engine spark
 """
 
 

@@ -22,7 +22,7 @@ import pyarrow.fs as pafs
 
 from r2d2.config import ScanConfig
 from r2d2.discover import TableRef
-from r2d2.errors import TableReadError
+from r2d2.errors import TableReadError, concise
 from r2d2.model import NESTED, Column, ColumnStats, DataFile, Fragment, TableProfile, family_of, name_key
 from r2d2.partition import infer_partition_type, parse_partition_value
 from r2d2.stats import (
@@ -315,8 +315,12 @@ def _profile_through_reader(lake: Lake, ref: TableRef, table: Any, schema: pa.Sc
     try:
         profile.rows = count_delta_rows(lake, ref.location, table)
     except Exception as exc:
+        if lake.hadoop is not None:
+            from r2d2.engines.spark import read_error
+
+            raise read_error(ref.id, exc) from None
         raise TableReadError(f"cannot count the rows of Delta table {ref.location} ({', '.join(sorted(features))}): "
-                             f"{exc}", table=ref.id) from exc
+                             f"{concise(str(exc))}", table=ref.id) from exc
     profile.reader, profile.statistics = "delta", "none"
     profile.fragments = [Fragment(0, None, profile.rows, {c.name: ColumnStats() for c in profile.columns})]
     width = max(1, len(profile.columns) - len(profile.partition_columns))

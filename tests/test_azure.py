@@ -47,7 +47,8 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 break
             except OSError:
                 if process.poll() is not None:
-                    pytest.fail(f"Azurite did not start: {process.stderr.read().decode()[:500] if process.stderr else ''}")
+                    detail = process.stderr.read().decode()[:500] if process.stderr else ""
+                    pytest.fail(f"Azurite did not start: {detail}")
                 time.sleep(0.1)
         yield f"127.0.0.1:{port}"
     finally:

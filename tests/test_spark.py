@@ -7,7 +7,6 @@ from `make setup`, a Derby Hive metastore, S3A pointed at moto's server on 127.0
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import boto3
@@ -132,7 +131,8 @@ def test_catalog_lake_matches_its_folders_and_the_oracle(spark, tmp_path: Path) 
     result = run_scan("catalog:shop", tmp_path / "out", ScanConfig(), engine="spark", spark=spark)
     on_catalog = {(e.parent, e.child): e.status for e in result.edges}
     assert any("shop.recent" in w for w in result.warnings)
-    assert {t.id for t in result.tables} == {"shop.orders", "shop.orders_small", "shop.orders_by_customer", "shop.other"}
+    assert {t.id for t in result.tables} == {"shop.orders", "shop.orders_small", "shop.orders_by_customer",
+                                             "shop.other"}
     assert {t.reader for t in result.tables} == {"catalog"}
     warehouse = Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:")) / "shop.db"
     as_folders = {(f"shop.{e['parent']}", f"shop.{e['child']}"): e["status"] for e in edges(warehouse, "local")}
@@ -195,3 +195,16 @@ def test_s3a_lake_conforms(spark, moto_s3: str, lake: Path, monkeypatch) -> None
     assert contained_pairs(by_path["spark"]) == oracle_edges(lake)
     with pytest.raises(Exception, match="credentials in the URI"):
         edges("s3a://key:secret@conformance/lake", "spark", spark)
+
+
+def test_missing_connector_and_jar_messages(spark, tmp_path: Path, capsys) -> None:
+    """A lake whose scheme has no Hadoop connector exits 2 in one line; a session without Delta's
+    jars names the jar and `make setup` (tested by the message: this session has them)."""
+    from r2d2.engines.spark import missing_jars_hint
+
+    assert main(["scan", "gs://bucket/lake", "--out", str(tmp_path / "o"), "--engine", "spark"]) == 2
+    err = capsys.readouterr().err
+    assert "gs://" in err and "\n" not in err.strip() and "\tat " not in err
+    hint = missing_jars_hint("delta")
+    assert "io.delta:delta-spark_4.2_2.13:4.4.0" in hint and "make setup" in hint
+    assert "hadoop-aws" in missing_jars_hint("s3a://b") and "hadoop-azure" in missing_jars_hint("abfss://c@a")

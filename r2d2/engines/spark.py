@@ -73,11 +73,22 @@ def jar_folder() -> Path | None:
 
 
 def missing_jars_hint(what: str) -> str:
-    """One line saying which jar a Spark session lacks and how to get it."""
-    kind = "delta" if "delta" in what else "abfs" if ("abfs" in what or "wasb" in what) else "s3a"
+    """One line saying which jar a Spark session lacks for `what` (a URI scheme or a format) and
+    how to get it."""
+    kind = "delta" if "delta" in what else "abfs" if "abfs" in what else "s3a" if "s3" in what else None
+    if kind is None:
+        return f"this Spark session has no Hadoop file system for {what.split('://')[0]}:// (add its connector jar)"
     return (f"the Spark session lacks {JARS[kind][0]}: `make setup` fetches it with Maven into spark-jars/lib "
-            "(used by local sessions), or give it to spark-submit with --packages/--jars; Databricks has Delta "
+            "(local sessions use it), or give it to spark-submit with --packages/--jars; Databricks has Delta "
             "built in")
+
+
+def read_error(table_id: str, exc: Exception) -> TableReadError:
+    """A table Spark could not read, as one line (a missing Delta jar said so, with the fix)."""
+    message = _concise_java(exc)
+    if "DATA_SOURCE_NOT_FOUND" in message or "delta.DefaultSource" in message:
+        message = missing_jars_hint("delta")
+    return TableReadError(f"Spark cannot read {table_id}: {message}", table=table_id)
 
 
 def spark_session(master: str | None = None, conf: dict[str, str] | None = None) -> Any:
@@ -366,7 +377,7 @@ class SparkEngine:
         # A session r2d2 did not start (a notebook's, a Databricks cluster's) is never stopped by it.
         self._own_session = spark is None and SparkSession.getActiveSession() is None
         self.spark = spark if spark is not None else spark_session(master, spark_conf)
-        self.lake: Lake = lake if lake is not None else Lake(uri="", fs=None, path="")  # type: ignore[arg-type]
+        self.lake: Lake = lake if lake is not None else Lake(uri="", fs=None, path="")
         self.sc = self.spark.sparkContext
         self._tables: dict[str, int] = {}
         self._colsets: dict[str, dict[ColumnSet, int]] = {}
@@ -448,7 +459,7 @@ class SparkEngine:
         except R2D2Error as exc:
             profile.error = str(exc)
         except Exception as exc:
-            profile.error = f"Spark cannot read {ref.id}: {_concise_java(exc)}"
+            profile.error = str(read_error(ref.id, exc))
         finally:
             progress()
         if profile.error is None:
@@ -571,8 +582,7 @@ class SparkEngine:
                     try:
                         self._keep([frame])
                     except Exception as exc:
-                        failed[job.table.id] = TableReadError(
-                            f"Spark cannot read {job.table.id}: {_concise_java(exc)}", table=job.table.id)
+                        failed[job.table.id] = read_error(job.table.id, exc)
             for job in batch:
                 if job.table.id not in failed:  # what the footers say these columns take
                     columns = colset_specs(job.table, job.colsets)[0]
@@ -598,13 +608,15 @@ class SparkEngine:
                 failed[job.table.id] = exc
                 frames.append(None)
             except Exception as exc:
-                failed[job.table.id] = TableReadError(f"Spark cannot read {job.table.id}: {_concise_java(exc)}",
-                                                      table=job.table.id)
+                failed[job.table.id] = read_error(job.table.id, exc)
                 frames.append(None)
         return frames
 
     def _keep(self, frames: list[Any]) -> None:
-        """Group and persist the fingerprints of these scans (one Spark job)."""
+        """Group the fingerprints of these scans and keep them on the executors (one Spark job). A
+        local checkpoint, not a cache: the kept plan is a scan of blocks, so later unions and joins
+        do not re-analyse dozens of table scans, and Spark's cache manager does not compare every
+        new plan with every kept one."""
         from functools import reduce
 
         from pyspark.sql import functions as F
@@ -613,13 +625,7 @@ class SparkEngine:
         if not present:
             return
         union = reduce(lambda a, b: a.unionByName(b), present)
-        grouped = union.groupBy("t", "k", "a", "b").agg(F.sum("cnt").alias("cnt")).persist()
-        try:
-            grouped.count()
-        except Exception:
-            grouped.unpersist()
-            raise
-        self._parts.append(grouped)
+        self._parts.append(union.groupBy("t", "k", "a", "b").agg(F.sum("cnt").alias("cnt")).localCheckpoint())
 
     def table_frame(self, profile: TableProfile, columns: list[str]) -> Any:
         """A table's columns (as c0..cN) as Spark's own reader gives them, with the session's credentials:

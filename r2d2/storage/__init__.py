@@ -323,7 +323,8 @@ def _azure_lake(uri: str) -> tuple[pafs.FileSystem, str, dict[str, str]]:
         kwargs["account_key"] = options["account_key"] = key
     if "endpoint_override" in query:
         scheme = query.get("scheme", "https")
-        kwargs.update(blob_storage_authority=query["endpoint_override"], dfs_storage_authority=query["endpoint_override"],
+        endpoint = query["endpoint_override"]
+        kwargs.update(blob_storage_authority=endpoint, dfs_storage_authority=endpoint,
                       blob_storage_scheme=scheme, dfs_storage_scheme=scheme)
         options["azure_storage_endpoint"] = f"{scheme}://{query['endpoint_override']}/{account}"
         options["allow_http"] = "true" if scheme == "http" else "false"

@@ -217,7 +217,7 @@ def open_hadoop_lake(uri: str, spark: Any) -> Any:
         if "No FileSystem for scheme" in message or "ClassNotFoundException" in message:
             from r2d2.engines.spark import missing_jars_hint
 
-            raise UsageError(f"cannot open lake root {shown}: {message}. {missing_jars_hint(base)}") from None
+            raise UsageError(f"cannot open lake root {shown}: {missing_jars_hint(base)}") from None
         raise LakeNotFoundError(f"cannot open lake root {shown}: {scrub(message, secrets)}") from None
     fs = pafs.PyFileSystem(handler)
     try:

@@ -134,7 +134,8 @@ def _delta_reader_batches(lake: Lake, profile: TableProfile, columns: list[str],
     try:
         table = DeltaTable(lake.table_uri(profile.location), storage_options=lake.storage_options() or None)
         quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in columns) or "1 AS one"
-        stream = pa.RecordBatchReader.from_stream(QueryBuilder().register("t", table).execute(f"SELECT {quoted} FROM t"))
+        query = QueryBuilder().register("t", table).execute(f"SELECT {quoted} FROM t")
+        stream = pa.RecordBatchReader.from_stream(query)
         lake.counter.add(sum(profile.column_bytes.get(c, 0) for c in columns))  # an upper bound: whole columns
         for batch in stream:
             for start in range(0, batch.num_rows, batch_rows):
