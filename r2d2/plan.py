@@ -23,7 +23,7 @@ from typing import Any
 import networkx as nx
 
 from r2d2.config import PlanConfig
-from r2d2.errors import UsageError
+from r2d2.errors import TableReadError, UsageError
 from r2d2.model import CONTAINED, name_key
 
 GB = 1e9
@@ -350,7 +350,9 @@ def _plan_with_recipes(inputs: PlanInputs, config: PlanConfig, tables: TableSour
             try:
                 found: Recipe | str = RecipeFinder(con, tables.lake, tables.profile(key[0]), tables.profile(key[1]),
                                                    tables.mapping(*key), out_dir, config.max_in_list).find()
-            except Exception as exc:  # a recipe that cannot be built is a table that is not deleted
+            except TableReadError as exc:  # a recipe that cannot be built is a table that is not deleted
+                found = f"recipe search failed: {exc}"
+            except Exception as exc:
                 found = f"recipe search failed: {type(exc).__name__}: {exc}"
             if isinstance(found, str):
                 rejected[key] = found
@@ -369,16 +371,23 @@ class TableSource:
         from r2d2.discover import discover_tables
         from r2d2.storage import open_lake
 
+        self._profiles: dict[str, Any] = {}
+        self.lake: Any = None
+        self.catalog = lake_uri.startswith("catalog:")
+        if self.catalog:  # a metastore database: its tables are reached through Spark only
+            self._refs: dict[str, Any] = {}
+            return
         self.lake = open_lake(lake_uri)
         refs, _ = discover_tables(self.lake)
         self._refs = {r.id: r for r in refs}
-        self._profiles: dict[str, Any] = {}
 
     def profile(self, table_id: str) -> Any:
         from r2d2.config import ScanConfig
-        from r2d2.errors import TableReadError
         from r2d2.profile import profile_tables
 
+        if self.catalog:
+            raise TableReadError("recipes for catalog tables are not built yet: rebuilding and verifying one needs "
+                                 "Spark, and `r2d2 plan` runs on DuckDB; the table is kept", table=table_id)
         if table_id not in self._profiles:
             if table_id not in self._refs:
                 raise TableReadError(f"table {table_id} is no longer in the lake", table=table_id)

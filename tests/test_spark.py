@@ -140,6 +140,13 @@ def test_catalog_lake_matches_its_folders_and_the_oracle(spark, tmp_path: Path) 
     assert {k for k, v in on_catalog.items() if v == "contained"} == {
         (f"shop.{p}", f"shop.{c}") for p, c in oracle_edges(warehouse)}
     assert ("shop.orders", "shop.orders_small") in {k for k, v in on_catalog.items() if v == "contained"}
+    # plan and report take the qualified ids; recipes for catalog tables are not built: kept, saying why
+    assert main(["plan", str(tmp_path / "out"), "--out", str(tmp_path / "plan"), "--quiet"]) == 0
+    plan = json.loads((tmp_path / "plan" / "plan.json").read_text())
+    assert plan["deletions"] == [] and {d["table"] for d in plan["not_deleted"]} >= {"shop.orders_small"}
+    assert all("catalog tables" in d["reason"] for d in plan["not_deleted"])
+    assert main(["report", str(tmp_path / "plan")]) == 0
+    assert "shop.orders_small" in (tmp_path / "plan" / "report.html").read_text()
 
 
 def test_catalog_errors(spark, tmp_path: Path, capsys) -> None:
@@ -208,3 +215,13 @@ def test_missing_connector_and_jar_messages(spark, tmp_path: Path, capsys) -> No
     hint = missing_jars_hint("delta")
     assert "io.delta:delta-spark_4.2_2.13:4.4.0" in hint and "make setup" in hint
     assert "hadoop-aws" in missing_jars_hint("s3a://b") and "hadoop-azure" in missing_jars_hint("abfss://c@a")
+
+
+def test_links_out_of_the_lake_are_not_followed_through_spark(spark, lake: Path, tmp_path: Path) -> None:
+    outside = write_table(tmp_path, "outside", pa.table({"x": list(range(10))}))
+    (lake / "link").symlink_to(outside, target_is_directory=True)
+    write_table(lake, "inside", pa.table({"x": [1, 2]}))
+    write_table(lake, "more", pa.table({"x": [1, 2, 3]}))
+    result = run_scan(str(lake), None, ScanConfig(), engine="spark", spark=spark)
+    assert sorted(t.id for t in result.tables) == ["inside", "more"]
+    assert edges(lake, "spark", spark) == edges(lake, "local")

@@ -207,31 +207,45 @@ def _fingerprint_batches(lake: Lake, keys: Keys, shared: Any
     return run
 
 
-def _native_fingerprints(number: int, table_types: list[pa.DataType], specs: list, keys: Keys
+def _native_fingerprints(tables: dict[int, tuple[list[pa.DataType], list]], keys: Keys
                          ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """mapInArrow over the batches Spark's reader hands over (one table's columns, in order): the
-    same canonical value hashes as every other path (engines/fingerprint.py), grouped per batch.
-    Values are hashed by the type Spark gives them: canonical values do not depend on the type
-    (3 as int, long or decimal(20,0) hashes alike; instants by their time, whatever the unit)."""
+    """mapInArrow over the batches Spark's readers hand over: column t (the table's number), then
+    its columns c0..cN (tables of one column-type signature share one function, so Python is
+    entered once per signature and partition, not once per table). Each table's rows are hashed by
+    the same canonical value hashes as every other path (engines/fingerprint.py) under its column
+    sets, and grouped per batch. Values are hashed by the type Spark gives them: canonical values do
+    not depend on the type (3 as int, long or decimal(20,0) hashes alike; instants by their time,
+    whatever the unit)."""
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from r2d2.engines.fingerprint import fingerprint_rows
-        from r2d2.storage.reader import engine_array
+        import pyarrow.compute as pc
 
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            types = [_hash_type(batch.column(i).type, table_types[i]) for i in range(batch.num_columns)]
-            data = pa.record_batch([engine_array(batch.column(i), t) for i, t in enumerate(types)],
-                                   names=[f"c{i}" for i in range(batch.num_columns)])
-            counted = fingerprint_rows(data, types, specs, keys).group_by(["k", "a", "b"], use_threads=False).aggregate(
-                [([], "count_all")])
-            n = counted.num_rows
-            yield pa.record_batch({
+            numbers = batch.column(0)
+            for number in pc.unique(numbers).to_pylist():
+                part = batch if len(tables) == 1 else batch.filter(pc.equal(numbers, number))
+                yield _fingerprint_part(number, part, *tables[number], keys)
+    return run
+
+
+def _fingerprint_part(number: int, batch: pa.RecordBatch, table_types: list[pa.DataType], specs: list,
+                      keys: Keys) -> pa.RecordBatch:
+    from r2d2.engines.fingerprint import fingerprint_rows
+    from r2d2.storage.reader import engine_array
+
+    columns = [batch.column(i) for i in range(1, batch.num_columns)]
+    types = [_hash_type(c.type, table_types[i]) for i, c in enumerate(columns)]
+    data = pa.record_batch([engine_array(c, t) for c, t in zip(columns, types)],
+                           names=[f"c{i}" for i in range(len(columns))])
+    counted = fingerprint_rows(data, types, specs, keys).group_by(["k", "a", "b"], use_threads=False).aggregate(
+        [([], "count_all")])
+    n = counted.num_rows
+    return pa.record_batch({
                 "t": pa.array(np.full(n, number, np.int32)), "k": counted.column("k").combine_chunks(),
                 "a": pa.array(counted.column("a").to_numpy().view(np.int64)),
                 "b": pa.array(counted.column("b").to_numpy().view(np.int64)),
                 "cnt": counted.column("count_all").combine_chunks(), "note": pa.nulls(n, pa.string())})
-    return run
 
 
 def _hash_type(spark_type: pa.DataType, table_type: pa.DataType) -> pa.DataType:
@@ -572,15 +586,14 @@ class SparkEngine:
         failed: dict[str, R2D2Error] = {}
         for start in range(0, len(jobs), NATIVE_BATCH_TABLES):
             batch = jobs[start:start + NATIVE_BATCH_TABLES]
-            frames = self._fingerprint_frames(batch, failed)
+            scans = self._table_scans(batch, failed)
             try:
-                self._keep(frames)
+                self._keep(self._fingerprinted(scans))
             except Exception:
-                for job, frame in zip(batch, frames):
-                    if frame is None:
-                        continue
+                for table_id, scan in scans.items():
+                    job = scan[0]
                     try:
-                        self._keep([frame])
+                        self._keep(self._fingerprinted({table_id: scan}))
                     except Exception as exc:
                         failed[job.table.id] = read_error(job.table.id, exc)
             for job in batch:
@@ -596,20 +609,33 @@ class SparkEngine:
             self._fps = reduce(lambda a, b: a.unionByName(b), parts)
         return failed
 
-    def _fingerprint_frames(self, jobs: list[FingerprintJob], failed: dict[str, R2D2Error]) -> list[Any]:
-        frames: list[Any] = []
+    def _table_scans(self, jobs: list[FingerprintJob], failed: dict[str, R2D2Error]
+                     ) -> dict[str, tuple[FingerprintJob, Any, str, list[pa.DataType], list]]:
+        """Per table: its scan (t, c0..cN), the scan's schema, and its column types and sets."""
+        scans = {}
         for job in jobs:
             try:
                 columns, types, specs = colset_specs(job.table, job.colsets)
-                frame = self.table_frame(job.table, columns)
-                frames.append(frame.mapInArrow(
-                    _native_fingerprints(self._tables[job.table.id], types, specs, self.keys), FP_SCHEMA))
+                frame = self.table_frame(job.table, columns, self._tables[job.table.id])
+                scans[job.table.id] = (job, frame, frame.schema.simpleString(), types, specs)
             except R2D2Error as exc:
                 failed[job.table.id] = exc
-                frames.append(None)
             except Exception as exc:
                 failed[job.table.id] = read_error(job.table.id, exc)
-                frames.append(None)
+        return scans
+
+    def _fingerprinted(self, scans: dict[str, tuple[FingerprintJob, Any, str, list[pa.DataType], list]]) -> list[Any]:
+        """The fingerprints of these scans: one mapInArrow per schema over the union of its tables."""
+        from functools import reduce
+
+        by_schema: dict[str, list[tuple[FingerprintJob, Any, list[pa.DataType], list]]] = {}
+        for job, frame, schema, types, specs in scans.values():
+            by_schema.setdefault(schema, []).append((job, frame, types, specs))
+        frames = []
+        for group in by_schema.values():
+            union = reduce(lambda a, b: a.unionByName(b), [frame for _, frame, _, _ in group])
+            tables = {self._tables[job.table.id]: (types, specs) for job, _, types, specs in group}
+            frames.append(union.mapInArrow(_native_fingerprints(tables, self.keys), FP_SCHEMA))
         return frames
 
     def _keep(self, frames: list[Any]) -> None:
@@ -625,14 +651,16 @@ class SparkEngine:
         if not present:
             return
         union = reduce(lambda a, b: a.unionByName(b), present)
+        # Small tables are one split each: a task per table would cost more than its reading.
+        # Coalescing (no shuffle) runs several tables' scans in one task, the cluster's cores busy.
+        union = union.coalesce(self.sc.defaultParallelism * 2)  # fewer partitions already: unchanged
         self._parts.append(union.groupBy("t", "k", "a", "b").agg(F.sum("cnt").alias("cnt")).localCheckpoint())
 
-    def table_frame(self, profile: TableProfile, columns: list[str]) -> Any:
-        """A table's columns (as c0..cN) as Spark's own reader gives them, with the session's credentials:
-        catalog tables by name, Delta through delta-spark (deletion vectors, column mapping), Parquet
-        files under the table's schema (partition values typed as profiled, absent columns NULL)."""
-        from pyspark.sql import functions as F
-
+    def table_frame(self, profile: TableProfile, columns: list[str], number: int = 0) -> Any:
+        """A table's number (as t) and columns (as c0..cN) as Spark's own reader gives them, with the
+        session's credentials: catalog tables by name, Delta through delta-spark (deletion vectors,
+        column mapping), Parquet files under the table's schema (partition values typed as
+        profiled, absent columns NULL)."""
         if profile.reader == "catalog":
             frame = self.spark.table(profile.location)
         elif profile.format == "delta":
@@ -640,8 +668,10 @@ class SparkEngine:
         else:
             frame = (self.spark.read.schema(spark_schema(profile)).option("basePath", self.lake.spark_uri(
                 profile.location)).parquet(*[_literal_path(self.lake.spark_uri(f.path)) for f in profile.files]))
-        # renamed c0..cN: mapInArrow looks its input columns up by unquoted name ('price.eur' fails)
-        return frame.select(*[F.col(quote_name(c)).alias(f"c{i}") for i, c in enumerate(columns)])
+        # renamed c0..cN: mapInArrow looks its input columns up by unquoted name ('price.eur' fails);
+        # one selectExpr is one call into the JVM, a column object per name would be two each
+        return frame.selectExpr(f"CAST({int(number)} AS INT) AS t",
+                                *[f"{quote_name(c)} AS c{i}" for i, c in enumerate(columns)])
 
     def compare(self, checks: list[PairCheck], semantics: str) -> list[tuple[int, int]]:
         from pyspark.sql import functions as F

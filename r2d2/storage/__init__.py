@@ -166,6 +166,10 @@ class Lake:
         """The folder's direct entries. Symbolic links are left out, and added to `links` when
         given: a scan never follows a path out of the lake root (DESIGN §3, discover)."""
         infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=False))
+        if self.hadoop is not None:  # the handler left links out; say which
+            if links is not None:
+                links.extend(self.hadoop.links)
+            self.hadoop.links.clear()
         entries = []
         for info in infos:
             if self.is_local and os.path.islink(info.path):

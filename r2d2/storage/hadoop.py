@@ -14,6 +14,7 @@ dedicated access mode), not Spark Connect.
 from __future__ import annotations
 
 import io
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,8 +30,6 @@ READ_CHUNK = 8 << 20  # bytes fetched from the JVM per call
 def hadoop_root(uri: str) -> tuple[str, str]:
     """(scheme://authority, absolute path) of a lake root as Hadoop names it: local paths become
     `file://`, `s3://` becomes `s3a://` (Hadoop's S3 connector), other schemes stay."""
-    import os
-
     if not is_uri(uri):
         return "file://", os.path.abspath(uri)
     parts = urlsplit(uri)
@@ -113,6 +112,7 @@ class HadoopHandler(pafs.FileSystemHandler):
         self._jvm = spark._jvm
         self._conf = spark._jsc.hadoopConfiguration()
         self.base = base  # scheme://authority
+        self.links: list[str] = []  # symbolic links met (and not followed)
         self._secrets = secrets or []
         scheme, _, authority = base.partition("://")
         self._fs = self._path("/").getFileSystem(self._conf)
@@ -175,9 +175,12 @@ class HadoopHandler(pafs.FileSystemHandler):
                     continue
                 raise error from None
             for status in statuses:
-                if status.isSymlink():  # a scan never follows a path out of the lake root
-                    continue
                 path = folder.rstrip("/") + "/" + status.getPath().getName()
+                # A scan never follows a link out of the lake root (Hadoop's local file system
+                # reports the target's status, so a local link is asked about directly).
+                if status.isSymlink() or (self._scheme == "file" and os.path.islink(path)):
+                    self.links.append(self.uri(path))
+                    continue
                 info = self._info(path, status)
                 found.append(info)
                 if selector.recursive and info.type == pafs.FileType.Directory:
