@@ -26,9 +26,14 @@ def test_delta_column_mapping_is_never_read_as_nulls(lake: Path) -> None:
     mapped = {"delta.columnMapping.mode": "name"}
     write_deltalake(str(lake / "a"), pa.table({"x": [1, 2, 3]}), configuration=mapped)
     write_deltalake(str(lake / "b"), pa.table({"x": [7, 8, 9]}), configuration=mapped)
+    write_deltalake(str(lake / "c"), pa.table({"x": [3, 1]}), configuration=mapped)
     result = run_scan(str(lake), None, ScanConfig())
-    assert all("columnMapping" in (t.error or "") for t in result.tables)
-    assert result.edges == []  # before: all-NULL columns, the two tables "contained" in each other
+    assert [t.error for t in result.tables] == [None, None, None]
+    assert {t.reader for t in result.tables} == {"delta"}  # through deltalake's kernel, not file by file
+    verdicts = {(e.parent, e.child): e.status for e in result.edges}
+    # read as NULLs, a and b would be "contained" in each other (as they once were)
+    assert verdicts[("a", "b")] == verdicts[("b", "a")] == "not_contained"
+    assert verdicts[("a", "c")] == "contained" and verdicts[("b", "c")] == "not_contained"
 
 
 def test_delta_decimal_statistics_never_refute(lake: Path) -> None:

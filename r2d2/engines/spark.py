@@ -469,7 +469,7 @@ class SparkEngine:
             profile.columns = [Column(f.name, _arrow_type(f.dataType)) for f in frame.schema.fields]
             check_column_names(ref.id, [c.name for c in profile.columns])
             profile.rows = int(frame.count())
-            profile.bytes = int(str(frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
+            profile.bytes = self._catalog_bytes(frame)
         except R2D2Error as exc:
             profile.error = str(exc)
         except Exception as exc:
@@ -483,6 +483,19 @@ class SparkEngine:
             profile.column_bytes = {c.name: profile.bytes // width for c in profile.columns}
             profile.stats = {c.name: ColumnStats() for c in profile.columns}
         return profile
+
+    def _catalog_bytes(self, frame: Any) -> int:
+        """A catalog table's stored bytes: the plan's statistics when the catalog knows them (Delta
+        does), else the sizes of the files Spark would read (a listing, no data)."""
+        size = int(str(frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
+        if size < 2**62:  # Spark's "unknown" is spark.sql.defaultSizeInBytes, Long.MaxValue
+            return size
+        jvm, conf = self.spark._jvm, self.spark._jsc.hadoopConfiguration()
+        total = 0
+        for name in frame.inputFiles():
+            path = jvm.org.apache.hadoop.fs.Path(name)
+            total += int(path.getFileSystem(conf).getFileStatus(path).getLen())
+        return total
 
     def profile_tables(self, refs: list[TableRef], progress: Callable[[], None]) -> list[TableProfile]:
         if not refs:
