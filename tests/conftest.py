@@ -101,3 +101,26 @@ def spark(moto_s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ob
                 os.environ[key] = value
     yield session
     session.stop()
+
+
+def write_sales_lake(lake: Path) -> None:
+    """A small lake of Parquet (row groups, Hive partitions) and Delta tables, for the object stores."""
+    from deltalake import write_deltalake
+
+    base = pa.table({"id": list(range(200)), "name": [f"n{i % 17}" for i in range(200)]})
+    write_table(lake, "sales/all", base, row_group_size=50)
+    write_table(lake, "sales/some", base.slice(20, 30))
+    write_table(lake, "sales/by_name/name=n3", base.filter(pa.compute.equal(base["name"], "n3")).select(["id"]))
+    write_table(lake, "other", pa.table({"id": [999]}))
+    write_deltalake(str(lake / "delta_copy"), base)
+
+
+def upload(endpoint: str, bucket: str, root: Path, prefix: str) -> None:
+    """Every file under `root` into s3://bucket/prefix/ on the moto server at `endpoint`."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=f"http://{endpoint}", region_name="us-east-1")
+    client.create_bucket(Bucket=bucket)
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(root).as_posix()}")

@@ -3,35 +3,17 @@ the verdicts must be those of the same lake on local disk."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
-import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
-from moto.server import ThreadedMotoServer
 
 from r2d2.cli import main
-from tests.conftest import scan_edges, write_table
+from tests.conftest import scan_edges, upload, write_sales_lake
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop()
+@pytest.fixture
+def s3_endpoint(moto_s3: str) -> str:
+    return moto_s3  # the session's moto server (tests/conftest.py)
 
 
 @pytest.fixture(autouse=True)
@@ -41,21 +23,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
 
 
-def upload(endpoint: str, bucket: str, root: Path, prefix: str) -> None:
-    client = boto3.client("s3", endpoint_url=f"http://{endpoint}", region_name="us-east-1")
-    client.create_bucket(Bucket=bucket)
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(root).as_posix()}")
-
-
 def test_scan_over_s3_equals_local(s3_endpoint: str, lake: Path, tmp_path: Path) -> None:
-    base = pa.table({"id": list(range(200)), "name": [f"n{i % 17}" for i in range(200)]})
-    write_table(lake, "sales/all", base, row_group_size=50)
-    write_table(lake, "sales/some", base.slice(20, 30))
-    write_table(lake, "sales/by_name/name=n3", base.filter(pa.compute.equal(base["name"], "n3")).select(["id"]))
-    write_table(lake, "other", pa.table({"id": [999]}))
-    write_deltalake(str(lake / "delta_copy"), base)
+    write_sales_lake(lake)
     upload(s3_endpoint, "lake-bucket", lake, "warehouse")
     uri = f"s3://lake-bucket/warehouse?endpoint_override={s3_endpoint}&scheme=http&region=us-east-1"
     remote = scan_edges(uri, tmp_path / "out")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pyarrow as pa
 import pytest
 
@@ -176,23 +175,12 @@ def test_unreadable_table_carries_the_error_and_the_scan_goes_on(spark, lake: Pa
 def test_s3a_lake_conforms(spark, moto_s3: str, lake: Path, monkeypatch) -> None:
     """The same lake on moto's S3: pyarrow paths reach it by s3:// with the endpoint in the URI,
     Spark's readers by s3a:// with the session's settings and environment credentials."""
-    from deltalake import write_deltalake
-
-    from tests.conftest import S3_ENV
+    from tests.conftest import S3_ENV, upload, write_sales_lake
 
     for key, value in S3_ENV.items():
         monkeypatch.setenv(key, value)
-    base = pa.table({"id": list(range(200)), "name": [f"n{i % 17}" for i in range(200)]})
-    write_table(lake, "sales/all", base, row_group_size=50)
-    write_table(lake, "sales/some", base.slice(20, 30))
-    write_table(lake, "sales/by_name/name=n3", base.filter(pa.compute.equal(base["name"], "n3")).select(["id"]))
-    write_table(lake, "other", pa.table({"id": [999]}))
-    write_deltalake(str(lake / "delta_copy"), base)
-    client = boto3.client("s3", endpoint_url=f"http://{moto_s3}", region_name="us-east-1")
-    client.create_bucket(Bucket="conformance")
-    for path in sorted(lake.rglob("*")):
-        if path.is_file():
-            client.upload_file(str(path), "conformance", f"lake/{path.relative_to(lake).as_posix()}")
+    write_sales_lake(lake)
+    upload(moto_s3, "conformance", lake, "lake")
     query = f"?endpoint_override={moto_s3}&scheme=http&region=us-east-1"
     by_path = {"local": edges(f"s3://conformance/lake{query}", "local"),
                "spark-pyarrow": edges(f"s3://conformance/lake{query}", "spark-pyarrow", spark),

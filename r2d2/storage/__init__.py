@@ -79,16 +79,13 @@ class CountingFile(io.RawIOBase):
         super().close()
 
 
-class TailOnlyFile(io.RawIOBase):
-    """Presents a file of `size` bytes of which only the tail is known; everything before it reads
-    as zeros. Lets pyarrow parse a Parquet footer after r2d2 fetched exactly the footer's bytes
-    instead of the 64 KiB pyarrow would fetch (which, for small files, is the whole file)."""
+class PositionedFile(io.RawIOBase):
+    """A read-only file of known size whose subclasses say how to read `read(size)` bytes at the
+    position; seeking is bookkeeping."""
 
-    def __init__(self, size: int, tail: bytes) -> None:
+    def __init__(self, size: int) -> None:
         super().__init__()
         self._size = size
-        self._tail = tail
-        self._start = size - len(tail)
         self._pos = 0
 
     def readable(self) -> bool:
@@ -97,11 +94,9 @@ class TailOnlyFile(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:
-        end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
-        start, self._pos = self._pos, end
-        zeros = max(0, min(end, self._start) - start)
-        return bytes(zeros) + self._tail[max(0, start - self._start) : max(0, end - self._start)]
+    def _end(self, size: int | None) -> int:
+        """Where a read of `size` bytes from the position ends."""
+        return self._size if size is None or size < 0 else min(self._size, self._pos + size)
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -118,6 +113,23 @@ class TailOnlyFile(io.RawIOBase):
 
     def size(self) -> int:
         return self._size
+
+
+class TailOnlyFile(PositionedFile):
+    """Presents a file of `size` bytes of which only the tail is known; everything before it reads
+    as zeros. Lets pyarrow parse a Parquet footer after r2d2 fetched exactly the footer's bytes
+    instead of the 64 KiB pyarrow would fetch (which, for small files, is the whole file)."""
+
+    def __init__(self, size: int, tail: bytes) -> None:
+        super().__init__(size)
+        self._tail = tail
+        self._start = size - len(tail)
+
+    def read(self, size: int = -1) -> bytes:
+        end = self._end(size)
+        start, self._pos = self._pos, end
+        zeros = max(0, min(end, self._start) - start)
+        return bytes(zeros) + self._tail[max(0, start - self._start) : max(0, end - self._start)]
 
 
 @dataclass

@@ -13,7 +13,6 @@ dedicated access mode), not Spark Connect.
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +21,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from r2d2.errors import LakeNotFoundError, UsageError
+from r2d2.storage import PositionedFile
 from r2d2.storage.paths import is_uri, redact_uri, scrub, uri_secrets
 
 READ_CHUNK = 8 << 20  # bytes fetched from the JVM per call
@@ -45,21 +45,15 @@ def hadoop_root(uri: str) -> tuple[str, str]:
     return f"{scheme}://{host}", path
 
 
-class _JvmFile(io.RawIOBase):
+class _JvmFile(PositionedFile):
     """A read-only, seekable file over a Hadoop FSDataInputStream."""
 
     def __init__(self, jvm: Any, stream: Any, size: int) -> None:
-        super().__init__()
-        self._jvm, self._stream, self._size, self._pos = jvm, stream, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
+        super().__init__(size)
+        self._jvm, self._stream = jvm, stream
 
     def read(self, size: int = -1) -> bytes:
-        end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
+        end = self._end(size)
         parts = []
         while self._pos < end:
             n = min(READ_CHUNK, end - self._pos)
@@ -67,22 +61,6 @@ class _JvmFile(io.RawIOBase):
             parts.append(bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(self._stream, n)))
             self._pos += n
         return b"".join(parts)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def size(self) -> int:
-        return self._size
 
     def close(self) -> None:
         if not self.closed:
