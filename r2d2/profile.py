@@ -265,6 +265,7 @@ def _profile_delta_table(lake: Lake, ref: TableRef, table: Any, profile: TablePr
         return _finish(profile, metas, data_schema, partition_types, config)
     profile.columns = [Column(f.name, f.type) for f in schema]
     profile.partition_columns = partition_names
+    profile.statistics = "delta log"
     keys: dict[str, tuple[list[Any], list[Any], list[Any]]] = {}
     for f in data_schema:
         lo_name, hi_name, n_name = f"min.{f.name}", f"max.{f.name}", f"null_count.{f.name}"

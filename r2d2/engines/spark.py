@@ -454,18 +454,23 @@ class SparkEngine:
         return sorted(refs, key=lambda r: r.id), warnings
 
     def _profile_catalog(self, ref: TableRef, progress: Callable[[], None]) -> TableProfile:
-        """A catalog table as the session sees it: schema from the catalog, rows counted by Spark
-        (Delta answers from its log, Parquet from footers), size from the plan's statistics. No
-        column bounds: nothing is refuted by statistics, the sample stage passes it by."""
+        """A catalog table as the session sees it. Delta and Parquet tables whose files the session
+        reaches are profiled from their log or footers (see _catalog_file_profile). Others get their
+        schema from the catalog, rows counted by Spark (Parquet from footers), size from the plan's
+        statistics, and no column bounds: nothing is refuted by statistics. Catalog tables are
+        always read by name, and the sample stage passes them by."""
         from r2d2.model import Column, ColumnStats, DataFile, Fragment
         from r2d2.profile import check_column_names
 
         profile = TableProfile(ref.id, "unknown", ref.location, reader="catalog", statistics="none")
         try:
             frame = self.spark.table(ref.location)
-            provider = next((r["data_type"] for r in self.spark.sql(f"DESCRIBE TABLE EXTENDED {_quote_table(ref.id)}")
-                             .collect() if r["col_name"] == "Provider"), "unknown")
-            profile.format = str(provider).lower()
+            detail = {r["col_name"]: r["data_type"] for r in self.spark.sql(
+                f"DESCRIBE TABLE EXTENDED {_quote_table(ref.id)}").collect()}
+            profile.format = str(detail.get("Provider") or "unknown").lower()
+            from_files = self._catalog_file_profile(ref, frame, profile.format, detail.get("Location"))
+            if from_files is not None:
+                return from_files
             profile.columns = [Column(f.name, _arrow_type(f.dataType)) for f in frame.schema.fields]
             check_column_names(ref.id, [c.name for c in profile.columns])
             profile.rows = int(frame.count())
@@ -482,6 +487,39 @@ class SparkEngine:
             width = max(1, len(profile.columns))
             profile.column_bytes = {c.name: profile.bytes // width for c in profile.columns}
             profile.stats = {c.name: ColumnStats() for c in profile.columns}
+        return profile
+
+    def _catalog_file_profile(self, ref: TableRef, frame: Any, provider: str, location: str | None
+                              ) -> TableProfile | None:
+        """A Delta or Parquet catalog table whose files the session reaches, profiled from its log or
+        from the footers of exactly the files Spark reads for it (`inputFiles`), so min-max works on
+        it as on a folder; read by name all the same. None when the files cannot tell (another
+        format, files outside the location, folders that are not Hive partitions)."""
+        from r2d2.partition import parse_partition_folder
+        from r2d2.profile import profile_delta, profile_parquet
+        from r2d2.storage import Entry
+        from r2d2.storage.hadoop import lake_at, path_in
+
+        if provider not in ("delta", "parquet") or not location:
+            return None
+        lake = lake_at(self.spark, location)
+        if provider == "delta":
+            profile = profile_delta(lake, TableRef(ref.id, "delta", lake.path), self.config)
+        else:
+            entries, partitions = [], []
+            for uri in sorted(frame.inputFiles()):
+                path = path_in(lake, uri)
+                if path is None:
+                    return None
+                folders = path[len(lake.path.rstrip("/")) + 1:].split("/")[:-1]
+                parsed = [parse_partition_folder(f) for f in folders]
+                if any(p is None for p in parsed):
+                    return None
+                entries.append(Entry(path.rsplit("/", 1)[1], path, False, lake.size(path)))
+                partitions.append({k: v for k, v in parsed if k is not None})  # type: ignore[misc]
+            profile = profile_parquet(lake, TableRef(ref.id, "parquet", lake.path, entries, partitions), self.config)
+        self.lake.counter.add(lake.counter.total)
+        profile.location, profile.reader = ref.location, "catalog"
         return profile
 
     def _catalog_bytes(self, frame: Any) -> int:

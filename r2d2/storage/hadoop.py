@@ -210,3 +210,22 @@ def open_hadoop_lake(uri: str, spark: Any) -> Any:
     if info.type != pafs.FileType.Directory:
         raise LakeNotFoundError(f"lake root {shown} is not a folder; point r2d2 at the folder holding the tables")
     return Lake(uri=lake_uri(uri), fs=fs, path=path, secrets=secrets, hadoop=handler)
+
+
+def lake_at(spark: Any, location: str) -> Any:
+    """A Lake rooted at a folder Hadoop names (a catalog table's location: `file:/…`, `s3a://…`)."""
+    from r2d2.storage import Lake
+
+    uri = spark._jvm.org.apache.hadoop.fs.Path(location).toUri()
+    handler = HadoopHandler(spark, f"{uri.getScheme() or 'file'}://{uri.getAuthority() or ''}")
+    path = "/" + str(uri.getPath()).strip("/")
+    return Lake(uri=handler.uri(path), fs=pafs.PyFileSystem(handler), path=path, hadoop=handler)
+
+
+def path_in(lake: Any, file_uri: str) -> str | None:
+    """A file URI Spark named as a path of `lake`, or None when it lies outside it."""
+    uri = lake.hadoop.spark._jvm.org.apache.hadoop.fs.Path(file_uri).toUri()
+    if f"{uri.getScheme() or 'file'}://{uri.getAuthority() or ''}" != lake.hadoop.base:
+        return None
+    path = str(uri.getPath())
+    return path if path.startswith(lake.path.rstrip("/") + "/") else None
