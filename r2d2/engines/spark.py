@@ -264,10 +264,6 @@ def _note(number: int, note: str) -> pa.RecordBatch:
 
 # -- driver side ---------------------------------------------------------------------------------
 
-def _quote_table(name: str) -> str:
-    return ".".join(quote_name(part) for part in name.split("."))
-
-
 def quote_name(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
@@ -396,7 +392,7 @@ class SparkEngine:
         self._tables: dict[str, int] = {}
         self._colsets: dict[str, dict[ColumnSet, int]] = {}
         self._fps: Any = None
-        self._parts: list[Any] = []  # persisted grouped fingerprints of native reads, one per batch of tables
+        self._parts: list[Any] = []  # checkpointed grouped fingerprints of Spark reads, one per batch of tables
         self.stage_groups: list[str] = []
         self._run = f"r2d2-{id(self)}"
         self.keys = Keys.fresh()  # shipped to every task: fingerprints are comparable across tasks
@@ -440,17 +436,22 @@ class SparkEngine:
             listed = self.spark.catalog.listTables(database)
         except Exception as exc:
             raise UsageError(f"cannot list catalog database {database}: {_concise_java(exc)}") from None
-        refs, views = [], []
+        from r2d2.storage.paths import unsafe_name
+
+        refs, views, warnings = [], [], []
+        qualified = ".".join(quote_name(part) for part in database.split("."))
         for table in listed:
             if not fnmatchcase(table.name, pattern):
                 continue
             name = f"{database}.{table.name}"
-            if table.isTemporary or (table.tableType or "").upper() == "VIEW":
+            if unsafe_name(name):
+                warnings.append(f"skipped table {name!r}: its name holds a control character or a backslash")
+            elif table.isTemporary or (table.tableType or "").upper() == "VIEW":
                 views.append(name)
-                continue
-            refs.append(TableRef(name, "catalog", name))
-        warnings = [f"{len(views)} view(s) skipped (r2d2 compares stored tables): {', '.join(sorted(views))}"] \
-            if views else []
+            else:  # located by its quoted identifier: any character of a name reads as itself
+                refs.append(TableRef(name, "catalog", f"{qualified}.{quote_name(table.name)}"))
+        if views:
+            warnings.append(f"{len(views)} view(s) skipped (r2d2 compares stored tables): {', '.join(sorted(views))}")
         return sorted(refs, key=lambda r: r.id), warnings
 
     def _profile_catalog(self, ref: TableRef, progress: Callable[[], None]) -> TableProfile:
@@ -466,7 +467,7 @@ class SparkEngine:
         try:
             frame = self.spark.table(ref.location)
             detail = {r["col_name"]: r["data_type"] for r in self.spark.sql(
-                f"DESCRIBE TABLE EXTENDED {_quote_table(ref.id)}").collect()}
+                f"DESCRIBE TABLE EXTENDED {ref.location}").collect()}
             profile.format = str(detail.get("Provider") or "unknown").lower()
             from_files = self._catalog_file_profile(ref, frame, profile.format, detail.get("Location"))
             if from_files is not None:
