@@ -69,6 +69,47 @@ example:
 """
 
 
+APPLY_HELP = """\
+Reclaim the storage of the tables a plan deletes, safely. A dry run unless --execute is given: it
+prints what would move, how much it frees, and which tables would be skipped and why.
+
+With --execute, for each deletion: check that the table and its source are exactly as the scan saw
+them (every file's path, size and modification time; a changed table is skipped), record the table's
+files with their SHA-256 in the journal (PLAN_DIR/journal.jsonl, mirrored beside the quarantine),
+then move the table into the quarantine (a rename on a local disk; on S3 and Azure a copy, read
+back and checked, before the original is removed). Nothing is deleted. A run that dies (kill -9, a
+lost machine) is finished by running apply again, or undone by `r2d2 restore`. One apply, restore or
+purge runs per plan folder at a time (PLAN_DIR/apply.lock).
+
+examples:
+  r2d2 apply ./plan                      # dry run
+  r2d2 apply ./plan --execute
+  r2d2 apply ./plan --execute --quarantine s3://bucket/r2d2-quarantine
+"""
+
+RESTORE_HELP = """\
+Put quarantined tables back where they were, byte for byte (every file is checked against the
+SHA-256 the journal recorded). A table whose quarantined copy was purged is rebuilt from its source
+with the plan's recipe, checked against the recorded fingerprint, and written as Parquet (Delta for a
+Delta table). A dry run unless --execute is given. A location that holds files again is left alone.
+
+examples:
+  r2d2 restore ./plan --execute                  # every table the plan quarantined
+  r2d2 restore ./plan/journal.jsonl sales/2024 --execute
+"""
+
+PURGE_HELP = """\
+Delete quarantined tables for good once they have been in the quarantine longer than --older-than
+days. Before each deletion the table is rebuilt from its source with the plan's recipe and its rows
+compared (fingerprint) with those of the quarantined copy: a table that cannot come back is kept,
+with the reason. A dry run unless --execute is given.
+
+examples:
+  r2d2 purge ./plan --older-than 30              # dry run
+  r2d2 purge ./plan --older-than 30 --execute
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="r2d2", description="Find redundant tables in a data lake.")
     parser.add_argument("--version", action="version", version=f"r2d2 {__version__}")
@@ -115,6 +156,27 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--out", required=True, type=Path, metavar="DIR",
                          help="writes DIR/TABLE_ID/part-00000.parquet")
     rebuild.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    apply = sub.add_parser("apply", help="move the tables a plan deletes into a quarantine (dry run by default)",
+                           description=APPLY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    apply.add_argument("plan", metavar="PLAN", type=Path, help="plan.json, or the folder holding it")
+    apply.add_argument("--execute", action="store_true", help="really move the tables (default: a dry run)")
+    apply.add_argument("--quarantine", metavar="URI", help="where tables go, on the lake's storage (default: "
+                       "LAKE/.r2d2-quarantine, which scans pass over)")
+    apply.add_argument("--lake", metavar="URI", help="refuse unless the plan is for this lake")
+    restore = sub.add_parser("restore", help="put quarantined (or purged) tables back", description=RESTORE_HELP,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    restore.add_argument("plan", metavar="PLAN|JOURNAL", type=Path, help="the plan's folder or its journal.jsonl")
+    restore.add_argument("tables", metavar="TABLE", nargs="*", help="only these tables (default: all)")
+    restore.add_argument("--execute", action="store_true", help="really put them back (default: a dry run)")
+    purge = sub.add_parser("purge", help="delete quarantined tables past their retention, after a rebuild check",
+                           description=PURGE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    purge.add_argument("plan", metavar="PLAN|JOURNAL", type=Path, help="the plan's folder or its journal.jsonl")
+    purge.add_argument("--older-than", type=float, required=True, metavar="DAYS",
+                       help="purge tables quarantined at least this many days ago")
+    purge.add_argument("--execute", action="store_true", help="really delete (default: a dry run)")
+    for command in (apply, restore, purge):
+        command.add_argument("--quiet", action="store_true", help="print only errors")
+        command.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
 
 
@@ -131,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     # Credentials a URI argument carries are never printed, whatever a library puts in a message.
     secrets = [s for value in vars(args).values() if isinstance(value, str) for s in uri_secrets(value)]
     try:
-        return {"scan": _scan, "plan": _plan, "report": _report, "rebuild": _rebuild}[args.command](args)
+        return {"scan": _scan, "plan": _plan, "report": _report, "rebuild": _rebuild, "apply": _apply,
+                "restore": _restore, "purge": _purge}[args.command](args)
     except UsageError as exc:
         _fail(exc, debug, secrets)
         return 2
@@ -222,6 +285,39 @@ def _rebuild(args: argparse.Namespace) -> int:
     path, rows = rebuild_table(args.plan, args.table, args.out)
     print(f"rebuilt {args.table}: {rows} rows, matching the plan's fingerprint -> {path}")
     return 0
+
+
+def _reclaim(command: str, args: argparse.Namespace) -> int:
+    from r2d2 import apply
+
+    if command == "apply":
+        lines, setting = apply.apply_plan(args.plan, args.execute, args.quarantine, args.lake)
+    elif command == "restore":
+        lines, setting = apply.restore(args.plan, args.tables, args.execute)
+    else:
+        lines, setting = apply.purge(args.plan, args.older_than, args.execute)
+    if args.execute and (setting.folder / "plan.json").is_file():
+        from r2d2.report import write_report
+
+        try:
+            write_report(setting.folder)
+        except UsageError as exc:  # the report is a view; the journal is the record
+            print(f"r2d2: warning: report not updated: {exc}", file=sys.stderr)
+    if not args.quiet:
+        print(apply.summary(command, lines, setting, args.execute))
+    return 1 if any(line.verb == "failed" for line in lines) else 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    return _reclaim("apply", args)
+
+
+def _restore(args: argparse.Namespace) -> int:
+    return _reclaim("restore", args)
+
+
+def _purge(args: argparse.Namespace) -> int:
+    return _reclaim("purge", args)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ class ScanTable(_Doc):
     files: Count = 0
     columns: list[ScanColumn]
     error: str | None = None
+    version: str | None = None  # absent from files written before r2d2 recorded it
 
     _id = field_validator("id")(_table_id)
 
@@ -104,6 +105,8 @@ class Deletion(_Doc):
     saved_per_month: float
     rebuild_seconds: float = Field(ge=0)
     recipe: Recipe
+    table_version: str | None = None  # the scan's versions of both tables (absent from older plans)
+    source_version: str | None = None
 
     _ids = field_validator("table", "source")(_table_id)
 

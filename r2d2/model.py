@@ -160,6 +160,8 @@ class TableProfile:
     reader: str = "files"
     # Where statistics came from: "parquet footers", "delta log", or "none" (no bounds: nothing is refuted).
     statistics: str = "parquet footers"
+    # The folder's version when the scan began reading it (Lake.version); None for catalog tables.
+    version: str | None = None
 
     @property
     def usable(self) -> bool:

@@ -23,7 +23,8 @@ FORMAT_VERSION = 1
 def table_json(p: TableProfile) -> dict[str, Any]:
     return {"id": p.id, "format": p.format, "rows": p.rows, "bytes": p.bytes, "files": len(p.files),
             "columns": [{"name": c.name, "type": str(c.type), "bytes": p.column_bytes.get(c.name, 0)}
-                        for c in p.columns], "reader": p.reader, "statistics": p.statistics, "error": p.error}
+                        for c in p.columns], "reader": p.reader, "statistics": p.statistics, "version": p.version,
+            "error": p.error}
 
 
 def result_json(result: ScanResult) -> dict[str, Any]:

@@ -409,11 +409,13 @@ def plan_json(scan_path: Path, scan: dict[str, Any], config: PlanConfig, inputs:
     objective = evaluate(inputs.tables, usable, solution.deletions)
     by_key = {(e.parent, e.child): e for e in usable}
     deletions = []
+    versions = {t["id"]: t.get("version") for t in scan["tables"]}
     for child, parent in sorted(solution.deletions.items()):
         edge, table = by_key[(parent, child)], inputs.tables[child]
         deletions.append({"table": child, "source": parent, "saved_bytes": table.bytes,
                           "saved_per_month": table.storage_cost - edge.rebuild_cost_per_month,
-                          "rebuild_seconds": edge.rebuild_seconds, "recipe": recipes[(parent, child)].as_json()})
+                          "rebuild_seconds": edge.rebuild_seconds, "recipe": recipes[(parent, child)].as_json(),
+                          "table_version": versions.get(child), "source_version": versions.get(parent)})
     not_deleted = [{"table": c, "source": p, "reason": r}
                    for (p, c), r in sorted({**inputs.excluded, **rejected}.items(), key=lambda kv: (kv[0][1], kv[0][0]))
                    if c not in solution.deletions]

@@ -54,6 +54,17 @@ def profile_tables(lake: Lake, refs: list[TableRef], config: ScanConfig,
     """Profile every table, `config.workers` at a time; a table that cannot be read gets an error."""
 
     def one(ref: TableRef) -> TableProfile:
+        # Taken before anything is read: a write during the scan leaves the recorded version behind
+        # the table's, so `apply` skips the table rather than trust a verdict on other rows.
+        try:
+            version = lake.version(ref.location) if not ref.error else None
+        except OSError:
+            version = None
+        profile = _profile_one(ref)
+        profile.version = version if profile.error is None else None
+        return profile
+
+    def _profile_one(ref: TableRef) -> TableProfile:
         try:
             if ref.error:
                 return TableProfile(ref.id, ref.format, ref.location, error=ref.error)

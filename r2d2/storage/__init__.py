@@ -4,6 +4,7 @@ which counts it, so each stage can report `bytes_read` honestly."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import threading
@@ -140,6 +141,7 @@ class Entry:
     path: str
     is_dir: bool
     size: int
+    mtime_ns: int = 0  # last modification, as the file system reports it (0 when it does not)
 
 
 @dataclass
@@ -191,8 +193,32 @@ class Lake:
             if info.type == pafs.FileType.Directory:
                 entries.append(Entry(info.base_name, info.path, True, 0))
             elif info.type == pafs.FileType.File:
-                entries.append(Entry(info.base_name, info.path, False, info.size or 0))
+                entries.append(Entry(info.base_name, info.path, False, info.size or 0, info.mtime_ns or 0))
         return sorted(entries, key=lambda e: e.name)
+
+    def walk(self, path: str) -> list[Entry]:
+        """Every file under a folder (hidden ones and Delta logs included, links left out), each
+        named by its path relative to the folder."""
+        found, stack = [], [path]
+        while stack:
+            folder = stack.pop()
+            for e in self.list_dir(folder):
+                if e.is_dir:
+                    stack.append(e.path)
+                else:
+                    rel = e.path[len(path.rstrip("/")) :].lstrip("/")
+                    found.append(Entry(rel, e.path, False, e.size, e.mtime_ns))
+        return sorted(found, key=lambda e: e.name)
+
+    def version(self, path: str) -> str:
+        """A table folder's version: its files' relative paths, sizes and modification times, hashed.
+        Any write to the table (a new file, a rewrite, a Delta commit) changes it; reading does not.
+        `FILES:BYTES:DIGEST`, so a person sees at a glance what changed in size."""
+        files = self.walk(path)
+        digest = hashlib.sha256()
+        for e in files:
+            digest.update(f"{e.name}\0{e.size}\0{e.mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        return f"{len(files)}:{sum(e.size for e in files)}:{digest.hexdigest()[:32]}"
 
     def open(self, path: str) -> CountingFile:
         """Open a file for reading; what is read is counted."""

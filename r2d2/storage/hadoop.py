@@ -109,7 +109,8 @@ class HadoopHandler(pafs.FileSystemHandler):
     def _info(self, path: str, status: Any) -> pafs.FileInfo:
         if status.isDirectory():
             return pafs.FileInfo(path, pafs.FileType.Directory)
-        return pafs.FileInfo(path, pafs.FileType.File, size=int(status.getLen()))
+        return pafs.FileInfo(path, pafs.FileType.File, size=int(status.getLen()),
+                             mtime_ns=int(status.getModificationTime()) * 1_000_000)
 
     def _error(self, exc: Exception, path: str) -> OSError:
         kind = _java_class(exc)
