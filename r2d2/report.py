@@ -38,6 +38,7 @@ class Facts:
     stages: list[dict[str, Any]] = field(default_factory=list)
     folders: list[tuple[str, int, float]] = field(default_factory=list)
     graph: nx.DiGraph = field(default_factory=nx.DiGraph)
+    reclaimed: list[dict[str, Any]] = field(default_factory=list)  # what apply/restore/purge did (the journal)
 
 
 def load_inputs(folder: Path) -> tuple[dict[str, Any], dict[str, Any] | None, Path]:
@@ -160,8 +161,14 @@ def circle_layout(graph: nx.DiGraph) -> dict[Any, tuple[float, float]]:
 
 def write_report(folder: Path) -> tuple[Path, Path]:
     """Write folder/report.html and folder/report.md; returns their paths."""
+    from r2d2.apply import states_for_report
+
     scan, plan, _ = load_inputs(folder)
     facts = gather_facts(scan, plan)
+    sizes = {d["table"]: d["saved_bytes"] for d in facts.deletions}
+    facts.reclaimed = [{"table": t, "state": st.state + (f" ({st.open.action} unfinished)" if st.open else ""),
+                        "since": st.since or "", "reason": st.reason or "", "bytes": sizes.get(t, 0)}
+                       for t, st in sorted(states_for_report(folder).items())]
     html_path, md_path = folder / "report.html", folder / "report.md"
     write_atomic(html_path, render_html(facts))
     write_atomic(md_path, render_markdown(facts))
@@ -336,6 +343,14 @@ def render_html(facts: Facts) -> str:
                                          ("evidence", "evidence")], rows, "filter deletions…"))
         if facts.folders:
             parts.append("<h2 id=folders>Savings by folder</h2>" + folder_chart(facts.folders))
+    if facts.reclaimed:
+        rows = ["<tr>" + _cell("table", esc(r["table"])) + _cell("state", esc(r["state"]), None, r["state"])
+                + _cell("bytes", esc(size(r["bytes"])), r["bytes"], "num") + _cell("since", esc(r["since"]))
+                + _cell("reason", esc(r["reason"])) + "</tr>" for r in facts.reclaimed]
+        parts.append("<h2 id=reclaimed>Reclaimed (from the apply journal)</h2>")
+        parts.append(_grid("reclaimed", [("table", "table"), ("state", "state"), ("bytes", "size"),
+                                          ("since", "since"), ("reason", "why skipped / failed")], rows,
+                           "filter…"))
     parts.append("<h2 id=graph>Containment graph</h2>" + graph_svg(facts.graph))
     rows = []
     for t in facts.tables:
@@ -442,6 +457,11 @@ def render_markdown(facts: Facts) -> str:
         if facts.folders:
             lines += ["", "## Savings by folder", "", "| folder | saved | saved / month |", "|---|---:|---:|"]
             lines += [f"| {md(f)} | {size(b)} | {money(m)} |" for f, b, m in facts.folders]
+    if facts.reclaimed:
+        lines += ["", "## Reclaimed (from the apply journal)", "",
+                  "| table | state | size | since | why skipped / failed |", "|---|---|---:|---|---|"]
+        lines += [f"| {md(r['table'])} | {md(r['state'])} | {size(r['bytes'])} | {md(r['since'])} | {md(r['reason'])} |"
+                  for r in facts.reclaimed]
     lines += ["", "## Every table: why it is or is not deletable", "", "| table | verdict | why |", "|---|---|---|"]
     for t in facts.tables:
         extra = "; ".join(t["pairs"])
