@@ -101,11 +101,14 @@ def main_bench() -> None:
 
     remote = work / "remote"
     make_lake(remote, args.pairs, args.remote_mb)
+    import logging
+
     from moto.server import ThreadedMotoServer
 
     from tests.conftest import S3_ENV, free_port, upload
 
     os.environ.update(S3_ENV)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -364,3 +364,27 @@ def test_purge_on_s3_rebuilds_first_then_restore_rebuilds(moto_s3: str, s3_env: 
     assert states(out) == dict.fromkeys(DELETED, "restored")
     with fs.open_input_file("purge-bucket/w/sales/some/part-00000.parquet") as f:
         assert sorted(pq.read_table(f).column("id").to_pylist()) == list(range(20, 50))
+
+
+def test_a_delta_table_is_quarantined_whole_and_rebuilt_as_delta_after_a_purge(tmp_path: Path) -> None:
+    from deltalake import DeltaTable, write_deltalake
+
+    lake = tmp_path / "lake"
+    base = pa.table({"id": list(range(100)), "v": [i * 1.5 for i in range(100)]})
+    write_table(lake, "full", base)
+    write_deltalake(str(lake / "recent"), base.slice(0, 40))
+    write_deltalake(str(lake / "recent"), base.slice(40, 10), mode="append")  # two commits
+    out = tmp_path / "plan"
+    assert main(["scan", str(lake), "--out", str(out), "--quiet"]) == 0
+    assert main(["plan", str(out), "--out", str(out), "--quiet"]) == 0
+    assert [d["table"] for d in json.loads((out / "plan.json").read_text())["deletions"]] == ["recent"]
+    before = snapshot(pafs.LocalFileSystem(), str(lake))
+    assert main(["apply", str(out), "--execute", "--quiet"]) == 0
+    assert not (lake / "recent").exists()
+    assert main(["restore", str(out), "--execute", "--quiet"]) == 0
+    assert snapshot(pafs.LocalFileSystem(), str(lake)) == before  # the log and every data file
+    assert main(["apply", str(out), "--execute", "--quiet"]) == 0
+    assert main(["purge", str(out), "--older-than", "0", "--execute", "--quiet"]) == 0
+    assert main(["restore", str(out), "--execute", "--quiet"]) == 0
+    back = DeltaTable(str(lake / "recent")).to_pyarrow_table()
+    assert sorted(back.to_pylist(), key=lambda r: r["id"]) == base.slice(0, 50).to_pylist()
