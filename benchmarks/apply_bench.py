@@ -48,7 +48,9 @@ def scan_and_plan(uri: str, out: Path) -> None:
     assert main(["plan", str(out), "--out", str(out), "--quiet"]) == 0
 
 
-def measure(name: str, uri: str, fs: pafs.FileSystem, root: str, out: Path) -> None:
+def measure(name: str, uri: str, fs: pafs.FileSystem, root: str, bare_root: str, out: Path) -> None:
+    """apply and restore on the lake at `root`; the baseline moves the same tables, bare, in an
+    identical copy of the lake at `bare_root` (written the same way, so the store treats both alike)."""
     scan_and_plan(uri, out)
     start = time.perf_counter()
     lines, _ = apply_plan(out, execute=True)
@@ -58,14 +60,10 @@ def measure(name: str, uri: str, fs: pafs.FileSystem, root: str, out: Path) -> N
     start = time.perf_counter()
     restore(out, [], execute=True)
     restored = time.perf_counter() - start
-    # the baseline: the same tables moved bare, then back, in this process
-    tables = [f"{root}/{line.table}" for line in moved]
     start = time.perf_counter()
-    for t in tables:
-        bare_move(fs, t, t.replace(root, f"{root}/.bare", 1))
+    for line in moved:
+        bare_move(fs, f"{bare_root}/{line.table}", f"{bare_root}/.moved/{line.table}")
     bare = time.perf_counter() - start
-    for t in tables:
-        bare_move(fs, t.replace(root, f"{root}/.bare", 1), t)
     n, gb = max(1, len(moved)), max(total, 1) / 1e9
     print(f"{name:<8} {len(moved):>3} tables {total / 1e6:>8.1f} MB | apply {applied:7.2f} s = "
           f"{applied / n:6.3f} s/table {applied / gb:7.1f} s/GB | restore {restored:7.2f} s | bare move "
@@ -97,7 +95,8 @@ def main_bench() -> None:
         shutil.rmtree(work)
     local = work / "local"
     make_lake(local, args.pairs, args.mb)
-    measure("local", str(local), pafs.LocalFileSystem(), str(local), work / "plan-local")
+    shutil.copytree(local, work / "local-bare")
+    measure("local", str(local), pafs.LocalFileSystem(), str(local), str(work / "local-bare"), work / "plan-local")
 
     remote = work / "remote"
     make_lake(remote, args.pairs, args.remote_mb)
@@ -114,9 +113,10 @@ def main_bench() -> None:
     server.start()
     try:
         upload(f"127.0.0.1:{port}", "bench", remote, "lake")
+        upload(f"127.0.0.1:{port}", "bare", remote, "lake")
         fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", region="us-east-1")
         measure("s3/moto", f"s3://bench/lake?endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1",
-                fs, "bench/lake", work / "plan-s3")
+                fs, "bench/lake", "bare/lake", work / "plan-s3")
     finally:
         server.stop()
 
@@ -139,10 +139,11 @@ def main_bench() -> None:
             except OSError:
                 time.sleep(0.1)
         fs.create_dir("bench")
-        pafs.copy_files(str(remote), "bench/lake", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+        for prefix in ("bench/lake", "bench/bare"):
+            pafs.copy_files(str(remote), prefix, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
         os.environ["AZURE_STORAGE_KEY"] = KEY
         uri = f"abfs://bench@{ACCOUNT}.dfs.core.windows.net/lake?endpoint_override=127.0.0.1:{port}&scheme=http"
-        measure("azurite", uri, fs, "bench/lake", work / "plan-azure")
+        measure("azurite", uri, fs, "bench/lake", "bench/bare", work / "plan-azure")
     finally:
         process.terminate()
         process.wait(timeout=10)

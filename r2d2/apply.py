@@ -81,6 +81,7 @@ class Mover:
 
     def __init__(self, lake: Lake, point: str) -> None:
         self.lake, self.fs, self.point = lake, lake.fs, point
+        self.hns: bool | None = None  # whether an Azure account renames folders (learnt on first try)
 
     def renames(self, src: str, dst: str) -> bool:
         if not self.lake.is_local:
@@ -94,8 +95,26 @@ class Mover:
         """Bring the folder `src` (whose files are `files`) to `dst`, finishing a move a crash cut short."""
         if self.lake.is_local and self.renames(src, dst):
             self._rename(src, dst, files)
-        else:
+        elif not (isinstance(self.fs, pafs.AzureFileSystem) and self._directory_rename(src, dst, files)):
             self._copy(src, dst, files)
+
+    def _directory_rename(self, src: str, dst: str, files: list[dict[str, Any]]) -> bool:
+        """ADLS Gen2 (hierarchical namespace): one atomic rename of the folder through the DFS
+        endpoint. False when the account has no hierarchical namespace (plain blob storage, Azurite)
+        or when a move is half done: the copy path then takes over, and checks every file."""
+        if self.hns is False or _exists(self.fs, dst) != pafs.FileType.NotFound:
+            return False
+        try:
+            self.fs.create_dir(_parent(dst), recursive=True)
+            fault(f"{self.point}.rename")
+            self.fs.move(src, dst)
+        except NotImplementedError:  # pyarrow: "not implemented ... without Hierarchical Namespace"
+            self.hns = False
+            return False
+        self.hns = True
+        fault(f"{self.point}.moved")
+        self.check(dst, files, hashes=False)
+        return True
 
     def _rename(self, src: str, dst: str, files: list[dict[str, Any]]) -> None:
         here, there = os.path.isdir(src), os.path.isdir(dst)
@@ -441,7 +460,7 @@ def finish_open(setting: Setting, states: dict[str, TableState]) -> list[Line]:
             Mover(setting.lake, "apply").move(setting.location(table), setting.quarantined(table), files)
             setting.journal.append("done", table=table, action="quarantine", manifest=files, resumed=True)
         elif r.action == "restore":
-            _restore_files(setting, table, files)
+            _restore_files(setting, table, files, hashes=True)
             setting.journal.append("done", table=table, action="restore", resumed=True)
         elif r.action == "rebuild":  # a rebuild that did not finish: start it over
             _rebuild_in_place(setting, table, resumed=True)
@@ -539,10 +558,12 @@ def _changed(setting: Setting, table: str, d: dict[str, Any]) -> str | None:
     return None
 
 
-def _restore_files(setting: Setting, table: str, files: list[dict[str, Any]]) -> None:
+def _restore_files(setting: Setting, table: str, files: list[dict[str, Any]], hashes: bool) -> None:
+    """Move a table back and check it: names and sizes always; the bytes too when `hashes` (a
+    restore cut short; a whole one checked the bytes in the quarantine before moving)."""
     mover = Mover(setting.lake, "restore")
     mover.move(setting.quarantined(table), setting.location(table), files)
-    mover.check(setting.location(table), files, hashes=True)
+    mover.check(setting.location(table), files, hashes=hashes)
 
 
 def restore(given: Path, tables: list[str], execute: bool) -> tuple[list[Line], Setting]:
@@ -591,9 +612,16 @@ def _restore_lines(setting: Setting, only: list[str], dry: bool) -> list[Line]:
         if dry:
             lines.append(Line(table, "would restore", f"{len(s.manifest)} files -> {loc}", size))
             continue
+        try:  # every byte checked where it lies, before anything moves back
+            Mover(setting.lake, "restore").check(setting.quarantined(table), s.manifest, hashes=True)
+        except (OSError, ApplyError) as exc:
+            reason = f"the quarantined copy is not as it was quarantined: {exc}; left in the quarantine"
+            setting.journal.append("skip", table=table, action="restore", reason=reason)
+            lines.append(Line(table, "failed", reason))
+            continue
         setting.journal.append("intent", table=table, action="restore", manifest=s.manifest)
         fault("restore.intent")
-        _restore_files(setting, table, s.manifest)
+        _restore_files(setting, table, s.manifest, hashes=False)
         setting.journal.append("done", table=table, action="restore")
         fault("restore.done")
         lines.append(Line(table, "restored", f"{len(s.manifest)} files, byte-identical -> {loc}", size))

@@ -234,6 +234,20 @@ def test_a_full_disk_or_refused_permission_moves_nothing(planned: tuple[Path, Pa
     assert snapshot(pafs.LocalFileSystem(), str(lake)) == before
 
 
+def test_a_quarantined_copy_that_changed_is_not_restored(planned: tuple[Path, Path], capsys) -> None:
+    lake, out = planned
+    assert main(["apply", str(out), "--execute", "--quiet"]) == 0
+    copy = next((lake / ".r2d2-quarantine").rglob("sales/some/part-00000.parquet"))
+    copy.write_bytes(copy.read_bytes()[:-1] + b"X")  # same size, one byte different
+    assert main(["restore", str(out), "--execute"]) == 1
+    assert "not as it was quarantined" in capsys.readouterr().out
+    assert states(out) == {"sales/all": "restored", "sales/by_name": "restored", "sales/some": "quarantined"}
+    assert not (lake / "sales/some").exists()
+    assert main(["purge", str(out), "--older-than", "0", "--execute"]) == 0  # nor purged
+    assert states(out)["sales/some"] == "quarantined"
+    assert "SHA-256" in capsys.readouterr().out
+
+
 def test_a_torn_or_forged_journal(planned: tuple[Path, Path], capsys) -> None:
     lake, out = planned
     assert main(["apply", str(out), "--execute", "--quiet"]) == 0
@@ -344,26 +358,40 @@ def test_apply_and_restore_on_s3_survive_kills(moto_s3: str, s3_env: dict[str, s
                       ["apply.copied@2", "apply.deleted"])
 
 
+def remote_purge_cycle(uri: str, quarantine: str, fs: pafs.FileSystem, root: str, qroot: str, out: Path,
+                       env: dict[str, str]) -> None:
+    """apply into a quarantine elsewhere in the bucket or container; a full disk during a copy is
+    undone; purge (killed after its first removal, then re-run) rebuilds first; restore rebuilds."""
+    scan_and_plan(uri, out)
+    failed = r2d2("apply", str(out), "--execute", "--quarantine", quarantine, fault="apply.copied@2=enospc", env=env)
+    assert failed.returncode == 1 and "No space left" in failed.stdout, failed.stdout + failed.stderr
+    # the second copy (the first of sales/by_name) failed: that table stays whole, its copy undone
+    assert states(out) == {"sales/all": "quarantined", "sales/by_name": "failed", "sales/some": "quarantined"}
+    assert [k for k in snapshot(fs, root) if k.startswith("sales/")] == ["sales/by_name/name=n3/part-00000.parquet"]
+    assert not any("by_name" in k for k in snapshot(fs, qroot))
+    done = r2d2("apply", str(out), "--execute", "--quarantine", quarantine, env=env)
+    assert done.returncode == 0, done.stderr
+    assert sum(1 for k in snapshot(fs, qroot) if k.endswith(".parquet")) == 3
+    killed = r2d2("purge", str(out), "--older-than", "0", "--execute", fault="purge.deleted=kill", env=env)
+    assert killed.returncode == -9
+    assert r2d2("purge", str(out), "--older-than", "0", "--execute", env=env).returncode == 0
+    assert states(out) == dict.fromkeys(DELETED, "purged")
+    assert not any(k.endswith(".parquet") for k in snapshot(fs, qroot))
+    assert r2d2("restore", str(out), "--execute", env=env).returncode == 0
+    assert states(out) == dict.fromkeys(DELETED, "restored")
+    with fs.open_input_file(f"{root}/sales/some/part-00000.parquet") as f:
+        assert sorted(pq.read_table(f).column("id").to_pylist()) == list(range(20, 50))
+
+
 def test_purge_on_s3_rebuilds_first_then_restore_rebuilds(moto_s3: str, s3_env: dict[str, str],
                                                            tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     write_sales_lake(lake)
     upload(moto_s3, "purge-bucket", lake, "w")
     uri = f"s3://purge-bucket/w?endpoint_override={moto_s3}&scheme=http&region=us-east-1"
-    out = scan_and_plan(uri, tmp_path / "plan")
-    assert main(["apply", str(out), "--execute", "--quiet",
-                 "--quarantine", f"s3://purge-bucket/r2d2-q?endpoint_override={moto_s3}&scheme=http"]) == 0
     fs = pafs.S3FileSystem(endpoint_override=moto_s3, scheme="http", region="us-east-1")
-    assert sum(1 for k in snapshot(fs, "purge-bucket/r2d2-q") if k.endswith(".parquet")) == 3
-    killed = r2d2("purge", str(out), "--older-than", "0", "--execute", fault="purge.deleted=kill", env=s3_env)
-    assert killed.returncode == -9
-    assert r2d2("purge", str(out), "--older-than", "0", "--execute", env=s3_env).returncode == 0
-    assert states(out) == dict.fromkeys(DELETED, "purged")
-    assert not any(k.endswith(".parquet") for k in snapshot(fs, "purge-bucket/r2d2-q"))
-    assert main(["restore", str(out), "--execute", "--quiet"]) == 0
-    assert states(out) == dict.fromkeys(DELETED, "restored")
-    with fs.open_input_file("purge-bucket/w/sales/some/part-00000.parquet") as f:
-        assert sorted(pq.read_table(f).column("id").to_pylist()) == list(range(20, 50))
+    remote_purge_cycle(uri, f"s3://purge-bucket/r2d2-q?endpoint_override={moto_s3}&scheme=http", fs,
+                       "purge-bucket/w", "purge-bucket/r2d2-q", tmp_path / "plan", s3_env)
 
 
 def test_a_delta_table_is_quarantined_whole_and_rebuilt_as_delta_after_a_purge(tmp_path: Path) -> None:

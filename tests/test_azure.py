@@ -152,3 +152,16 @@ def test_apply_restore_and_purge_on_azurite(azurite: str, azure_key: None, lake:
     pafs.copy_files(str(lake), "reclaim/lake", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
     remote_round_trip(_uri("reclaim", "lake", azurite), fs, "reclaim/lake", tmp_path / "plan",
                       {"AZURE_STORAGE_KEY": KEY}, ["apply.copied"])
+
+
+def test_purge_on_azurite_rebuilds_first(azurite: str, azure_key: None, lake: Path, tmp_path: Path) -> None:
+    from tests.conftest import write_sales_lake
+    from tests.test_apply import remote_purge_cycle
+
+    write_sales_lake(lake)
+    fs = _filesystem(azurite)
+    fs.create_dir("purging")
+    pafs.copy_files(str(lake), "purging/lake", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+    quarantine = f"abfs://purging@{ACCOUNT}.dfs.core.windows.net/r2d2-q?endpoint_override={azurite}&scheme=http"
+    remote_purge_cycle(_uri("purging", "lake", azurite), quarantine, fs, "purging/lake", "purging/r2d2-q",
+                       tmp_path / "plan", {"AZURE_STORAGE_KEY": KEY})
