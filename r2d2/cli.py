@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from r2d2 import __version__
 from r2d2.config import SEMANTICS, load_config
@@ -27,6 +28,11 @@ child (bag semantics; --semantics set counts distinct rows).
 
 Writes OUT/containment.json (every schema-compatible pair with its verdict and evidence) and
 OUT/containment.graphml, and prints a summary. Nothing in the lake is ever changed.
+
+Incremental: each scan also writes OUT/r2d2-state.json.gz (each table's version and profile, each
+pair's verdict). The next scan into the same OUT re-profiles only new and changed tables (any file
+added, removed, resized or rewritten), keeps the verdicts of pairs whose tables did not change (with
+the run that decided them), and decides the rest. --full ignores the state; deleting the file resets it.
 
 examples:
   r2d2 scan ./lake --out ./out
@@ -135,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "systems with the session's credentials (Delta through delta-spark; needed on Databricks "
                       "with Unity Catalog and for catalog: lakes). pyarrow: tasks read files with pyarrow (EMR "
                       "with instance profiles, where it can be faster)")
+    scan.add_argument("--full", action="store_true",
+                      help="ignore the state of the previous scan in --out and scan everything (the state is "
+                      "replaced); by default a scan into the same --out redoes only what changed")
     scan.add_argument("--config", type=Path, metavar="FILE", help="YAML config (see conf/default.yaml)")
     scan.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
     scan.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -240,7 +249,7 @@ def _scan(args: argparse.Namespace) -> int:
     config = load_config(args.config).replace(semantics=args.semantics, sample_rows=args.sample_rows,
                                               workers=args.workers)
     progress = not args.quiet and sys.stderr.isatty()
-    options: dict[str, object] = {}
+    options: dict[str, Any] = {}
     if args.engine == "spark":
         from r2d2.engines.spark import load_spark_conf
 
@@ -250,7 +259,7 @@ def _scan(args: argparse.Namespace) -> int:
             os.environ.setdefault("R2D2_SPARK_LOG_LEVEL", "ERROR")
     elif args.master or args.spark_conf or args.read:
         raise UsageError("--master, --spark-conf and --read go with --engine spark")
-    result = run_scan(args.lake, args.out, config, engine=args.engine, progress=progress, **options)
+    result = run_scan(args.lake, args.out, config, engine=args.engine, progress=progress, full=args.full, **options)
     if not args.quiet:
         print(summary(result, args.out))
     return 0

@@ -204,6 +204,7 @@ class Edge:
     status: str
     stage: str
     reason: str
+    run: str | None = None  # the run that decided it (an incremental scan carries older verdicts over)
 
 
 @dataclass
@@ -224,3 +225,5 @@ class ScanResult:
     edges: list[Edge]
     stages: list[StageReport]
     warnings: list[str] = field(default_factory=list)
+    run: str | None = None  # this run's id (its start, UTC)
+    previous_run: str | None = None  # the run whose state an incremental scan started from

@@ -33,8 +33,10 @@ def result_json(result: ScanResult) -> dict[str, Any]:
         "lake": result.lake,
         "semantics": result.semantics,
         "tables": [table_json(p) for p in sorted(result.tables, key=lambda t: t.id)],
-        "edges": [{"parent": e.parent, "child": e.child, "status": e.status, "stage": e.stage, "reason": e.reason}
-                  for e in sorted(result.edges, key=lambda e: (e.parent, e.child))],
+        "run": result.run,
+        "incremental_from": result.previous_run,  # null for a full scan
+        "edges": [{"parent": e.parent, "child": e.child, "status": e.status, "stage": e.stage, "reason": e.reason,
+                   "run": e.run} for e in sorted(result.edges, key=lambda e: (e.parent, e.child))],
         "stages": [{"name": s.name, "pairs_in": s.pairs_in, "pairs_out": s.pairs_out, "seconds": s.seconds,
                     "bytes_read": s.bytes_read, "bytes_spared": s.bytes_spared} for s in result.stages],
         "warnings": list(result.warnings),  # what discover passed over (links, odd folders)
@@ -157,6 +159,10 @@ def summary(result: ScanResult, out_dir: Path | None) -> str:
         f"{statuses['not_contained']} not contained, {statuses['unknown']} unknown",
         "  stage      pairs in → out     seconds   bytes read",
     ]
+    if result.previous_run:
+        carried = sum(1 for e in result.edges if e.run != result.run)
+        lines.insert(3, f"  since    run {result.previous_run} (incremental): {carried} of {len(result.edges)} "
+                     "verdicts carried over, the rest decided now (--full rescans everything)")
     for s in result.stages:
         share = f" ({100 * s.bytes_read / lake_bytes:.2f}% of lake)" if lake_bytes else ""
         spared = f"; spared verify {_size(s.bytes_spared)}" if s.bytes_spared else ""

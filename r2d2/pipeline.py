@@ -17,7 +17,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from r2d2.config import ScanConfig
-from r2d2.discover import discover_tables
+from r2d2.discover import TableRef, discover_tables
 from r2d2.engines import Engine, make_engine
 from r2d2.errors import TableReadError, concise
 from r2d2.minmax import refute_by_minmax
@@ -47,6 +47,7 @@ from r2d2.sample import (
     target_fragments,
 )
 from r2d2.schema_graph import build_schema_graph
+from r2d2.state import State, load_state, save_state
 from r2d2.storage import Lake, open_lake
 from r2d2.storage.paths import scrub
 from r2d2.storage.reader import read_rows
@@ -80,7 +81,8 @@ class Progress:
 class Scan:
     """One run of the pipeline over a lake; keeps the verdicts as they are decided."""
 
-    def __init__(self, lake: Lake, config: ScanConfig, engine: Engine, progress: Progress) -> None:
+    def __init__(self, lake: Lake, config: ScanConfig, engine: Engine, progress: Progress,
+                 previous: State | None = None, run: str | None = None) -> None:
         self.lake = lake
         self.config = config
         self.engine = engine
@@ -88,6 +90,10 @@ class Scan:
         self.stages: list[StageReport] = []
         self.edges: dict[tuple[str, str], Edge] = {}
         self.profiles: dict[str, TableProfile] = {}
+        self.previous = previous  # an earlier scan's state: unchanged tables and pairs are not redone
+        self.run_id = run or run_id()
+        self.reused: set[str] = set()  # tables whose profile came from the state (unchanged)
+        self.carried: dict[tuple[str, str], Candidate] = {}  # pairs whose verdict came from the state
 
     @contextmanager
     def stage(self, name: str, pairs_in: int) -> Iterator[StageReport]:
@@ -115,19 +121,72 @@ class Scan:
             discover = getattr(self.engine, "discover", None)  # an engine may know the lake's tables (a catalog)
             refs, warnings = discover(self.lake) if discover is not None else discover_tables(self.lake)
         with self.stage("profile", 0), self.progress.bar("profile", len(refs)) as tick:
-            profiles = self.engine.profile_tables(refs, tick)
+            profiles = self.profile(refs, tick)
         self.profiles = {p.id: p for p in profiles}
         usable = sum(p.usable for p in profiles)
         with self.stage("schema", usable * (usable - 1)) as st:
             graph, candidates = build_schema_graph(profiles)
             st.pairs_out = len(candidates)
-        survivors = self.run_minmax(candidates)
+        todo = self.carry_over(candidates) if self.previous is not None else candidates
+        survivors = self.run_minmax(todo)
         survivors = self.run_sample(self.engine, survivors)
         self.run_verify(self.engine, [c for c in survivors if self.readable(c)])
         # A table found unreadable late (a file its Delta log lists is missing, say) is in no edge
         # (DESIGN §1-2), whatever was decided about its pairs before.
         edges = [self.edges[c.key] for c in candidates if self.readable(c)]
-        return ScanResult(self.lake.uri, self.config.semantics, profiles, edges, self.stages, warnings), graph
+        for e in edges:
+            e.run = e.run or self.run_id
+        result = ScanResult(self.lake.uri, self.config.semantics, profiles, edges, self.stages, warnings,
+                            self.run_id, self.previous.run if self.previous else None)
+        return result, graph
+
+    def profile(self, refs: list[TableRef], tick: Callable[[], None]) -> list[TableProfile]:
+        """Every table's profile: from the state for a table whose version is the one it was profiled
+        at (its files, sizes and times unchanged), else read (footers or the Delta log)."""
+        if self.previous is None:
+            return self.engine.profile_tables(refs, tick)
+        from concurrent.futures import ThreadPoolExecutor
+
+        def version(ref: TableRef) -> str | None:
+            try:
+                return None if ref.error else self.lake.version(ref.location)
+            except OSError:
+                return None
+
+        with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
+            versions = list(pool.map(version, refs))
+        known: dict[str, TableProfile] = {}
+        fresh = []
+        for ref, now in zip(refs, versions):
+            before = self.previous.profiles.get(ref.id)
+            if now is not None and before is not None and before.version == now and before.format == ref.format \
+                    and before.location == ref.location:
+                known[ref.id] = before
+                tick()
+            else:
+                fresh.append(ref)
+        self.reused = set(known)
+        profiled = {p.id: p for p in self.engine.profile_tables(fresh, tick)} if fresh else {}
+        return [known.get(ref.id) or profiled[ref.id] for ref in refs]
+
+    def carry_over(self, candidates: list[Candidate]) -> list[Candidate]:
+        """Carry over the verdict of every pair whose two tables are unchanged since the state's
+        scan (with the stage, reason and run that decided it); return the pairs to decide. Unknown
+        verdicts are decided again (an engine failure may not recur)."""
+        assert self.previous is not None
+        with self.stage("carry", len(candidates)) as st:
+            todo = []
+            for cand in candidates:
+                before = self.previous.verdicts.get(cand.key)
+                if before is not None and before.status != UNKNOWN and cand.parent in self.reused \
+                        and cand.child in self.reused:
+                    self.edges[cand.key] = Edge(cand.parent, cand.child, before.status, before.stage, before.reason,
+                                                before.run)
+                    self.carried[cand.key] = cand
+                else:
+                    todo.append(cand)
+            st.pairs_out = len(todo)
+        return todo
 
     def run_minmax(self, candidates: list[Candidate]) -> list[Candidate]:
         survivors = []
@@ -248,6 +307,9 @@ class Scan:
                         contained.add(cand.key)
                         children[cand.parent].add(cand.child)
 
+                for key, cand in self.carried.items():  # proven before, and still true: they may settle others
+                    if self.edges[key].status == CONTAINED:
+                        prove(cand)
                 pending = []
                 for cand in comparable:
                     broken = failed.get(cand.parent) or failed.get(cand.child)
@@ -459,9 +521,18 @@ def tidy_result(result: ScanResult, secrets: list[str]) -> None:
     result.warnings = [tidy(w) for w in result.warnings]
 
 
+def run_id() -> str:
+    """A run's id: when it started, UTC, to the microsecond."""
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, engine: str = "local",
-             progress: bool = False, **engine_options: Any) -> ScanResult:
-    """Scan a lake and (when `out_dir` is given: a folder or a URI) write its outputs there."""
+             progress: bool = False, full: bool = False, **engine_options: Any) -> ScanResult:
+    """Scan a lake and (when `out_dir` is given: a folder or a URI) write its outputs there, with
+    the state the next scan into `out_dir` starts from. Unless `full`, a usable state already
+    there makes this scan incremental (see r2d2/state.py)."""
     runner: Engine
     if engine == "spark":  # the session comes first: it may be what reaches the lake
         from r2d2.engines.spark import open_spark_scan
@@ -470,13 +541,27 @@ def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, e
     else:
         lake = open_lake(lake_uri)
         runner = make_engine(engine, lake, config, **engine_options)
+    kind = engine_kind(runner)
     try:
+        previous: State | None = None
+        notes: list[str] = []
         if out_dir is not None:
             prepare_output(out_dir, lake.uri)  # absolute for local lakes, without credentials
-        result, graph = Scan(lake, config, runner, Progress(progress)).run()
+            if not full:
+                previous = load_state(out_dir, lake.uri, config.semantics, kind, notes)
+        result, graph = Scan(lake, config, runner, Progress(progress), previous).run()
+        result.warnings = notes + result.warnings
     finally:
         runner.close()
     tidy_result(result, lake.secrets)
     if out_dir is not None:
         write_outputs(result, graph, out_dir)
+        save_state(out_dir, lake.uri, config.semantics, kind, result.run or run_id(), result.tables, result.edges)
     return result
+
+
+def engine_kind(engine: Engine) -> str:
+    """What a state must have been written by to be reused: the engine and how it reads (their
+    profiles name files differently)."""
+    read = getattr(engine, "read", None)
+    return f"{engine.name}/{read}" if read else engine.name

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -319,6 +320,7 @@ def remote_round_trip(uri: str, fs: pafs.FileSystem, root: str, out: Path, env: 
                       kills: list[str]) -> None:
     """apply (killed at each of `kills` and re-run), restore byte for byte, re-apply, purge."""
     before = snapshot(fs, root)
+    time.sleep(2.1)  # object stores keep whole seconds: versions of just-written objects are unsettled
     scan_and_plan(uri, out)
     for point in kills:
         killed = r2d2("apply", str(out), "--execute", fault=f"{point}=kill", env=env)
@@ -362,6 +364,7 @@ def remote_purge_cycle(uri: str, quarantine: str, fs: pafs.FileSystem, root: str
                        env: dict[str, str]) -> None:
     """apply into a quarantine elsewhere in the bucket or container; a full disk during a copy is
     undone; purge (killed after its first removal, then re-run) rebuilds first; restore rebuilds."""
+    time.sleep(2.1)  # see remote_round_trip
     scan_and_plan(uri, out)
     failed = r2d2("apply", str(out), "--execute", "--quarantine", quarantine, fault="apply.copied@2=enospc", env=env)
     assert failed.returncode == 1 and "No space left" in failed.stdout, failed.stdout + failed.stderr

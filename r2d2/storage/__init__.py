@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -21,6 +22,7 @@ from r2d2.storage.paths import is_inside, is_uri, lake_uri, redact_uri, scrub, u
 
 # Serialized bytes of footers a scan keeps parsed after profiling (parsed, they take a few times more).
 FOOTER_CACHE_BYTES = 64_000_000
+RACY_NS = 2_000_000_000  # files younger than this, on a store with whole-second times, leave a version unsettled
 
 
 class ByteCounter:
@@ -214,11 +216,19 @@ class Lake:
         """A table folder's version: its files' relative paths, sizes and modification times, hashed.
         Any write to the table (a new file, a rewrite, a Delta commit) changes it; reading does not.
         `FILES:BYTES:DIGEST`, so a person sees at a glance what changed in size."""
+        listed = time.time_ns()
         files = self.walk(path)
         digest = hashlib.sha256()
         for e in files:
             digest.update(f"{e.name}\0{e.size}\0{e.mtime_ns}\n".encode("utf-8", "surrogateescape"))
-        return f"{len(files)}:{sum(e.size for e in files)}:{digest.hexdigest()[:32]}"
+        version = f"{len(files)}:{sum(e.size for e in files)}:{digest.hexdigest()[:32]}"
+        # Object stores keep whole seconds: a file rewritten with the same size within the second
+        # it was listed in would keep its version. A version with such a fresh file never equals
+        # another, so the table counts as changed next time (as git treats "racily clean" files).
+        coarse = bool(files) and all(e.mtime_ns % 1_000_000_000 == 0 for e in files)
+        if coarse and any(listed - e.mtime_ns < RACY_NS for e in files):
+            version += f":unsettled@{listed}"
+        return version
 
     def open(self, path: str) -> CountingFile:
         """Open a file for reading; what is read is counted."""

@@ -1,0 +1,246 @@
+"""The scan's state, for incremental re-runs: `OUT/r2d2-state.json.gz`, written beside
+containment.json by every scan into a folder or URI.
+
+It holds, per table, the version the scan saw (every file's path, size and modification time,
+hashed: see `Lake.version`) and its profile (schema, row counts, file list, per-fragment
+statistics), and every pair's verdict with the run that decided it. The next scan into the same
+output re-profiles only tables whose version changed or that are new, carries over the verdict of
+every pair whose two tables are unchanged, and decides the others as a full scan would (min-max,
+sample, verify: reading the changed tables and, for pairs that survive min-max, their unchanged
+partners). Deleted tables drop out.
+
+Why not fingerprints of the unchanged partners: a stored multiset costs 24 bytes per distinct row
+and column set, as much as the data for narrow tables, and it must be rewritten whenever the
+canonical encoding or the hash keys change; reading the partner again costs only the pairs that a
+change touches and that min-max cannot settle. The state stays a few KB per table (its statistics).
+
+The state is untrusted on read: it is parsed against a schema and refused (exit 2) when it belongs
+to another lake; it is ignored, with a warning and a full scan, when it was written by another r2d2
+version (whose verdicts may follow other rules) or under other semantics, or when it is corrupt.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import json
+import math
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from r2d2 import __version__
+from r2d2.errors import UsageError
+from r2d2.model import Column, ColumnStats, DataFile, Edge, Fragment, TableProfile
+from r2d2.storage.paths import check_relative, is_uri, redact_uri
+
+STATE = "r2d2-state.json.gz"
+FORMAT = 1
+
+
+class _Unstorable(Exception):
+    """A value the state cannot encode: its table is simply profiled again next time."""
+
+
+def _value(v: Any) -> Any:
+    """A statistics or partition value as tagged JSON (exact: floats by their hex, decimals as text)."""
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, int):
+        return {"i": str(v)}
+    if isinstance(v, float):
+        return {"f": v.hex() if math.isfinite(v) else repr(v)}
+    if isinstance(v, Decimal):
+        return {"d": str(v)}
+    if isinstance(v, bytes):
+        return {"b": base64.b64encode(v).decode("ascii")}
+    if isinstance(v, dt.datetime):
+        return {"ts": v.isoformat()}
+    if isinstance(v, dt.date):
+        return {"date": v.isoformat()}
+    raise _Unstorable(type(v).__name__)
+
+
+def _unvalue(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if not isinstance(v, dict) or len(v) != 1:
+        raise ValueError(f"not a stored value: {v!r}")
+    (tag, text), = v.items()
+    if not isinstance(text, str):
+        raise ValueError(f"not a stored value: {v!r}")
+    if tag == "i":
+        return int(text)
+    if tag == "f":
+        return float.fromhex(text) if text not in ("nan", "inf", "-inf") else float(text)
+    if tag == "d":
+        return Decimal(text)
+    if tag == "b":
+        return base64.b64decode(text, validate=True)
+    if tag == "ts":
+        return dt.datetime.fromisoformat(text)
+    if tag == "date":
+        return dt.date.fromisoformat(text)
+    raise ValueError(f"unknown value tag {tag!r}")
+
+
+def _stats(s: ColumnStats) -> list[Any]:
+    return [_value(s.lo), _value(s.hi), s.lo_exact, s.hi_exact, s.hi_prefix, s.null_count]
+
+
+def _unstats(v: Any) -> ColumnStats:
+    lo, hi, lo_exact, hi_exact, hi_prefix, nulls = v
+    if not all(isinstance(b, bool) for b in (lo_exact, hi_exact, hi_prefix)) or \
+            not (nulls is None or (isinstance(nulls, int) and nulls >= 0)):
+        raise ValueError("bad statistics flags")
+    return ColumnStats(_unvalue(lo), _unvalue(hi), lo_exact, hi_exact, hi_prefix, nulls)
+
+
+def profile_json(p: TableProfile) -> dict[str, Any] | None:
+    """A readable table's profile as JSON, or None when a value cannot be stored."""
+    if p.error is not None or p.version is None:
+        return None
+    try:
+        schema = pa.schema([pa.field(c.name, c.type) for c in p.columns])
+        return {
+            "id": p.id, "format": p.format, "location": p.location, "version": p.version,
+            "schema": base64.b64encode(schema.serialize().to_pybytes()).decode("ascii"),
+            "partition_columns": p.partition_columns, "rows": p.rows, "bytes": p.bytes,
+            "column_bytes": p.column_bytes, "reader": p.reader, "statistics": p.statistics,
+            "files": [[f.path, f.bytes, {k: _value(v) for k, v in f.partition.items()}] for f in p.files],
+            "stats": {k: _stats(s) for k, s in p.stats.items()},
+            "fragments": [[f.file, f.row_group, f.rows, {k: _stats(s) for k, s in f.stats.items()}]
+                          for f in p.fragments],
+        }
+    except (_Unstorable, pa.ArrowException):
+        return None
+
+
+def profile_from_json(d: dict[str, Any]) -> TableProfile:
+    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(d["schema"], validate=True)))
+    check_relative(d["id"], "state table id")
+    files = [DataFile(str(path), int(size), {str(k): _unvalue(v) for k, v in part.items()})
+             for path, size, part in d["files"]]
+    fragments = []
+    for file, row_group, rows, stats in d["fragments"]:
+        if not (isinstance(file, int) and 0 <= file < len(files)) or not isinstance(rows, int) or rows < 0 \
+                or not (row_group is None or isinstance(row_group, int)):
+            raise ValueError(f"bad fragment of {d['id']}")
+        fragments.append(Fragment(file, row_group, rows, {str(k): _unstats(s) for k, s in stats.items()}))
+    rows, size = d["rows"], d["bytes"]
+    if not (isinstance(rows, int) and isinstance(size, int) and rows >= 0 and size >= 0):
+        raise ValueError(f"bad counts of {d['id']}")
+    return TableProfile(
+        id=d["id"], format=str(d["format"]), location=str(d["location"]), files=files,
+        columns=[Column(f.name, f.type) for f in schema], partition_columns=[str(c) for c in d["partition_columns"]],
+        rows=rows, bytes=size, column_bytes={str(k): int(v) for k, v in d["column_bytes"].items()},
+        stats={str(k): _unstats(s) for k, s in d["stats"].items()}, fragments=fragments,
+        reader=str(d["reader"]), statistics=str(d["statistics"]), version=str(d["version"]))
+
+
+class _Verdict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    parent: str
+    child: str
+    status: str = Field(pattern="^(contained|not_contained|unknown)$")
+    stage: str
+    reason: str
+    run: str
+
+
+class _StateDoc(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    format: int
+    r2d2: str
+    lake: str
+    semantics: str
+    engine: str
+    run: str
+    tables: list[dict[str, Any]]
+    edges: list[_Verdict]
+
+
+class State:
+    """A previous scan, as the next one uses it."""
+
+    def __init__(self, run: str, profiles: dict[str, TableProfile], verdicts: dict[tuple[str, str], Edge]) -> None:
+        self.run = run
+        self.profiles = profiles  # by table id; each carries the version it was profiled at
+        self.verdicts = verdicts
+
+
+def state_location(out: Path | str) -> tuple[Any, str]:
+    """The state file's file system and path for an output folder or URI."""
+    import pyarrow.fs as pafs
+
+    if isinstance(out, str) and is_uri(out):
+        fs, root = pafs.FileSystem.from_uri(out)
+        return fs, f"{root.rstrip('/')}/{STATE}"
+    return pafs.LocalFileSystem(), str(Path(out).resolve() / STATE)
+
+
+def load_state(out: Path | str, lake_uri: str, semantics: str, engine: str, warnings: list[str]) -> State | None:
+    """The previous scan's state in `out`, or None (no state, or one that must not be used: then a
+    warning says why and the scan is a full one)."""
+    import pyarrow.fs as pafs
+
+    fs, path = state_location(out)
+    try:
+        if fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with fs.open_input_stream(path, compression=None) as f:  # not by its name: the bytes are checked
+            raw = gzip.decompress(f.read())
+        doc = _StateDoc.model_validate(json.loads(raw.decode("utf-8")))
+    except (OSError, EOFError, ValueError, UnicodeDecodeError) as exc:
+        problem = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        warnings.append(f"the state {redact_uri(path)} is unreadable ({problem[:200]}): a full scan replaces it")
+        return None
+    if doc.lake != lake_uri:
+        raise UsageError(f"{redact_uri(str(out))} holds the state of lake {doc.lake}, not {lake_uri}; "
+                         "scan into another folder (or pass --full to replace it)")
+    if doc.format != FORMAT or doc.r2d2 != __version__:
+        warnings.append(f"the state in {redact_uri(str(out))} was written by r2d2 {doc.r2d2} (format {doc.format}); "
+                        f"this is {__version__}: a full scan replaces it")
+        return None
+    if doc.engine != engine:
+        warnings.append(f"the state in {redact_uri(str(out))} was written by the {doc.engine} engine, not {engine}: "
+                        "a full scan replaces it")
+        return None
+    if doc.semantics != semantics:
+        warnings.append(f"the state in {redact_uri(str(out))} is for {doc.semantics} semantics, not {semantics}: "
+                        "a full scan replaces it")
+        return None
+    profiles: dict[str, TableProfile] = {}
+    for d in doc.tables:
+        try:
+            p = profile_from_json(d)
+        except (KeyError, TypeError, ValueError, UsageError, pa.ArrowException, ArithmeticError) as exc:
+            warnings.append(f"the state's profile of {str(d.get('id'))[:100]!r} is unreadable ({exc}); "
+                            "profiled again")
+            continue
+        profiles[p.id] = p
+    verdicts = {(e.parent, e.child): Edge(e.parent, e.child, e.status, e.stage, e.reason, e.run) for e in doc.edges}
+    return State(doc.run, profiles, verdicts)
+
+
+def save_state(out: Path | str, lake_uri: str, semantics: str, engine: str, run: str, tables: list[TableProfile],
+               edges: list[Edge]) -> None:
+    doc = {
+        "format": FORMAT, "r2d2": __version__, "lake": lake_uri, "semantics": semantics, "engine": engine, "run": run,
+        "tables": [j for j in (profile_json(p) for p in sorted(tables, key=lambda t: t.id)) if j is not None],
+        "edges": [{"parent": e.parent, "child": e.child, "status": e.status, "stage": e.stage, "reason": e.reason,
+                   "run": e.run or run} for e in sorted(edges, key=lambda e: (e.parent, e.child))],
+    }
+    data = gzip.compress(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), mtime=0)
+    fs, path = state_location(out)
+    if isinstance(out, str) and is_uri(out):
+        with fs.open_output_stream(path, compression=None) as sink:
+            sink.write(data)
+        return
+    tmp = Path(path).with_name(f".{STATE}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)

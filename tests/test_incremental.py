@@ -1,0 +1,275 @@
+"""Incremental scans: a scan into an --out that holds an earlier scan's state redoes only what
+changed. After every kind of change that matters, its edges must equal a full scan's, for both
+engines, and it must actually have carried verdicts over and read less."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from benchmarks.lakegen import build_lake
+from r2d2.cli import main
+from r2d2.config import ScanConfig
+from r2d2.pipeline import run_scan
+from tests.oracle import oracle_edges
+
+
+def verdicts(doc: dict) -> dict[tuple[str, str], str]:
+    return {(e["parent"], e["child"]): e["status"] for e in doc["edges"]}
+
+
+def scan(lake: Path, out: Path, **options) -> dict:
+    run_scan(str(lake), out, ScanConfig(), **options)
+    return json.loads((out / "containment.json").read_text())
+
+
+def read_bytes(doc: dict) -> int:
+    return sum(s["bytes_read"] for s in doc["stages"])
+
+
+def _rows(path: Path) -> int:
+    try:
+        return pq.read_metadata(path).num_rows
+    except (OSError, pa.ArrowException):
+        return 0  # one of the lake's deliberately broken files
+
+
+def plain_tables(lake: Path) -> list[Path]:
+    """Readable Parquet tables whose data files sit directly in their folder (no partitions), smallest first."""
+    found = []
+    for folder in sorted(p for p in lake.rglob("*") if p.is_dir()):
+        files = sorted(folder.glob("*.parquet"))
+        if files and not (folder / "_delta_log").exists() and not any(p.is_dir() for p in folder.iterdir()) \
+                and not any(part.startswith(("_", ".")) for part in folder.relative_to(lake).parts) \
+                and all(_rows(f) > 1 for f in files) and len(list(folder.iterdir())) == len(files):
+            found.append(folder)
+    return sorted(found, key=lambda f: (sum(x.stat().st_size for x in f.glob("*.parquet")), str(f)))
+
+
+def delta_tables(lake: Path) -> list[Path]:
+    return sorted(p.parent for p in lake.rglob("_delta_log"))
+
+
+def contained_children(doc: dict) -> set[str]:
+    return {e["child"] for e in doc["edges"] if e["status"] == "contained"}
+
+
+def append_rows(folder: Path, rows: pa.Table, name: str) -> None:
+    schema = pq.read_schema(next(folder.glob("*.parquet")))
+    pq.write_table(rows.select(schema.names).cast(schema), folder / name)
+
+
+# Each change takes the lake, the last full scan and a random source; it changes the lake in place.
+def append_to_a_child(lake: Path, doc: dict, rng: random.Random) -> None:
+    folder = next(f for f in plain_tables(lake) if f.relative_to(lake).as_posix() in contained_children(doc))
+    rows = pq.read_table(next(folder.glob("*.parquet")))
+    append_rows(folder, rows.slice(0, 1), "part-appended-child.parquet")  # one row twice: bag containment breaks
+
+
+def append_to_a_parent(lake: Path, doc: dict, rng: random.Random) -> None:
+    parents = {e["parent"] for e in doc["edges"] if e["status"] == "contained"}
+    folder = next(f for f in plain_tables(lake) if f.relative_to(lake).as_posix() in parents)
+    rows = pq.read_table(next(folder.glob("*.parquet")))
+    append_rows(folder, rows, "part-appended-parent.parquet")  # every row twice: new bag containments appear
+
+
+def rewrite_a_table(lake: Path, doc: dict, rng: random.Random) -> None:
+    def takes(folder: Path) -> bool:  # pyarrow's take has no kernel for view types
+        return not any(pa.types.is_string_view(t) or pa.types.is_binary_view(t)
+                       for t in pq.read_schema(next(folder.glob("*.parquet"))).types)
+
+    for folder, edit in zip([f for f in plain_tables(lake) if takes(f)][2:4], (False, True)):
+        files = sorted(folder.glob("*.parquet"))
+        rows = pa.concat_tables([pq.read_table(f) for f in files]).combine_chunks()
+        rows = rows.take(list(reversed(range(rows.num_rows))))  # the same rows, rewritten in another order
+        if edit:  # and one cell changed in the other table
+            column = next(i for i, t in enumerate(rows.schema.types) if pa.types.is_integer(t) or pa.types.is_floating(t))
+            values = rows.column(column).to_pylist()
+            values[0] = (values[0] or 0) + 1
+            rows = rows.set_column(column, rows.schema.field(column), pa.array(values, rows.schema.types[column]))
+        for f in files:
+            f.unlink()
+        pq.write_table(rows, folder / "part-rewritten.parquet")
+
+
+def delete_a_table(lake: Path, doc: dict, rng: random.Random) -> None:
+    parents = {e["parent"] for e in doc["edges"] if e["status"] == "contained"}
+    folder = next(f for f in plain_tables(lake) if f.relative_to(lake).as_posix() in parents)
+    shutil.rmtree(folder)
+
+
+def add_a_table(lake: Path, doc: dict, rng: random.Random) -> None:
+    source = plain_tables(lake)[-1]
+    rows = pq.read_table(next(source.glob("*.parquet")))
+    (lake / "added" / "subset").mkdir(parents=True)
+    pq.write_table(rows.slice(1, max(1, rows.num_rows // 3)), lake / "added" / "subset" / "part-0.parquet")
+
+
+def change_a_schema(lake: Path, doc: dict, rng: random.Random) -> None:
+    folder = next(f for f in plain_tables(lake) if f.relative_to(lake).as_posix() in contained_children(doc))
+    for f in sorted(folder.glob("*.parquet")):
+        rows = pq.read_table(f)
+        pq.write_table(rows.append_column("added_flag", pa.array([True] * rows.num_rows)), f)
+
+
+def update_and_delete_in_delta(lake: Path, doc: dict, rng: random.Random) -> None:
+    """A Delta delete (deletion of rows: a rewrite), an update, and an append (a new commit only)."""
+    tables = delta_tables(lake)
+    assert len(tables) >= 3, tables
+
+    def int_column(table: Path) -> str:
+        schema = DeltaTable(str(table)).to_pyarrow_table().schema
+        return next(f.name for f in schema if pa.types.is_integer(f.type))
+
+    DeltaTable(str(tables[0])).delete(f'"{int_column(tables[0])}" % 3 = 0')
+    column = int_column(tables[1])
+    DeltaTable(str(tables[1])).update(updates={f'"{column}"': f'"{column}" + 1'})
+    rows = DeltaTable(str(tables[2])).to_pyarrow_table()
+    write_deltalake(str(tables[2]), rows.slice(0, 1), mode="append")
+
+
+CHANGES = [append_to_a_child, append_to_a_parent, rewrite_a_table, delete_a_table, add_a_table, change_a_schema,
+           update_and_delete_in_delta]
+
+
+@pytest.mark.parametrize("semantics", ["bag", "set"])
+def test_every_kind_of_change_gives_the_full_scans_edges(tmp_path: Path, semantics: str) -> None:
+    lake = tmp_path / "lake"
+    build_lake(lake, n_tables=40, seed=21, with_delta=True, with_bad=True)
+    config = ScanConfig(semantics=semantics)
+    out = tmp_path / "incremental"
+    run_scan(str(lake), out, config)
+    rng = random.Random(5)
+    for step, change in enumerate(CHANGES):
+        full_out = tmp_path / f"full-{step}"
+        before = json.loads((out / "containment.json").read_text())
+        change(lake, before, rng)
+        run_scan(str(lake), full_out, config)
+        run_scan(str(lake), out, config)
+        full = json.loads((full_out / "containment.json").read_text())
+        inc = json.loads((out / "containment.json").read_text())
+        assert verdicts(inc) == verdicts(full), change.__name__
+        assert [(t["id"], t["rows"], t["version"]) for t in inc["tables"]] == \
+            [(t["id"], t["rows"], t["version"]) for t in full["tables"]], change.__name__
+        carried = [e for e in inc["edges"] if e["run"] != inc["run"]]
+        assert inc["incremental_from"] == before["run"] and carried, change.__name__
+        for e in carried:  # a carried verdict keeps the stage, reason and run that decided it
+            old = next(o for o in before["edges"] if (o["parent"], o["child"]) == (e["parent"], e["child"]))
+            assert (e["stage"], e["reason"], e["run"]) == (old["stage"], old["reason"], old["run"])
+        assert read_bytes(inc) < read_bytes(full), change.__name__
+    assert {k for k, v in verdicts(inc).items() if v == "contained"} == oracle_edges(lake, semantics=semantics)
+
+
+def test_an_unchanged_lake_reads_nothing_and_full_rescans(lake: Path, tmp_path: Path, capsys) -> None:
+    build_lake(lake, n_tables=30, seed=4, with_delta=True)
+    out = tmp_path / "out"
+    first = scan(lake, out)
+    second = scan(lake, out)
+    assert verdicts(second) == verdicts(first)
+    redone = [e for e in second["edges"] if e["run"] != first["run"]]
+    assert {e["status"] for e in redone} == {"unknown"}  # nested columns: decided again, in case it was a failure
+    assert next(s for s in second["stages"] if s["name"] == "profile")["bytes_read"] == 0
+    assert read_bytes(second) < read_bytes(first) / 20
+    assert main(["scan", str(lake), "--out", str(out), "--full", "--quiet"]) == 0
+    third = json.loads((out / "containment.json").read_text())
+    assert third["incremental_from"] is None and read_bytes(third) > 0
+    assert main(["scan", str(lake), "--out", str(out)]) == 0
+    assert "incremental" in capsys.readouterr().out
+
+
+def test_a_state_that_must_not_be_trusted(lake: Path, tmp_path: Path, capsys) -> None:
+    build_lake(lake, n_tables=20, seed=6, with_delta=False)
+    out = tmp_path / "out"
+    scan(lake, out)
+    state = out / "r2d2-state.json.gz"
+    good = state.read_bytes()
+    doc = json.loads(gzip.decompress(good))
+
+    def rewrite(change) -> None:
+        edited = json.loads(json.dumps(doc))
+        change(edited)
+        state.write_bytes(gzip.compress(json.dumps(edited).encode()))
+
+    # another lake's state: refused, exit 2, and left as it is
+    rewrite(lambda d: d.update(lake="/elsewhere"))
+    assert main(["scan", str(lake), "--out", str(out), "--quiet"]) == 2
+    assert "holds the state of lake /elsewhere" in capsys.readouterr().err
+    # another r2d2 version, another semantics, another engine, or a corrupt file: a full scan, with a warning
+    for change, words in ((lambda d: d.update(r2d2="0.0.1"), "written by r2d2 0.0.1"),
+                          (lambda d: d.update(semantics="set"), "set semantics"),
+                          (lambda d: d.update(engine="spark/spark"), "spark/spark engine"),
+                          (lambda d: d["tables"][0].update(schema="!!"), "profiled again"),
+                          (lambda d: d["edges"][0].update(status="maybe"), "unreadable")):
+        rewrite(change)
+        assert main(["scan", str(lake), "--out", str(out)]) == 0
+        assert words in capsys.readouterr().out
+    state.write_bytes(b"\x1f\x8b garbage")
+    assert main(["scan", str(lake), "--out", str(out)]) == 0
+    assert "unreadable" in capsys.readouterr().out
+    full = json.loads((out / "containment.json").read_text())
+    assert full["incremental_from"] is None
+    assert {k for k, v in verdicts(full).items() if v == "contained"} == oracle_edges(lake)
+
+
+def test_a_forged_verdict_is_carried_only_for_unchanged_tables(lake: Path, tmp_path: Path) -> None:
+    """The state is the scan's own output: a verdict in it is believed while both tables are
+    unchanged (as containment.json is), and redone as soon as either changes."""
+    a = pa.table({"id": list(range(50))})
+    for name, rows in (("a", a), ("b", a.slice(0, 10))):
+        (lake / name).mkdir()
+        pq.write_table(rows, lake / name / "part-0.parquet")
+    out = tmp_path / "out"
+    first = scan(lake, out)
+    assert verdicts(first)[("a", "b")] == "contained"
+    pq.write_table(pa.table({"id": [99]}), lake / "b" / "part-1.parquet")
+    assert verdicts(scan(lake, out))[("a", "b")] == "not_contained"
+
+
+def test_incremental_scans_of_an_s3_lake(moto_s3: str, tmp_path: Path, monkeypatch) -> None:
+    """Object stores keep whole-second times: a table written just before a scan is profiled
+    again next time (its version is unsettled), later ones are carried over."""
+    from tests.conftest import S3_ENV, upload, write_sales_lake
+
+    for key, value in S3_ENV.items():
+        monkeypatch.setenv(key, value)
+    local = tmp_path / "lake"
+    write_sales_lake(local)
+    upload(moto_s3, "incremental", local, "lake")
+    uri = f"s3://incremental/lake?endpoint_override={moto_s3}&scheme=http&region=us-east-1"
+    out = tmp_path / "out"
+    run_scan(uri, out, ScanConfig())
+    first = json.loads((out / "containment.json").read_text())
+    assert all("unsettled" in t["version"] for t in first["tables"])
+    time.sleep(2.1)
+    run_scan(uri, out, ScanConfig())
+    second = json.loads((out / "containment.json").read_text())
+    assert not any(e["run"] == first["run"] for e in second["edges"])  # nothing was settled: all redone
+    assert not any("unsettled" in t["version"] for t in second["tables"])
+    run_scan(uri, out, ScanConfig())
+    third = json.loads((out / "containment.json").read_text())
+    assert read_bytes(third) == 0 and verdicts(third) == verdicts(first)
+
+
+def test_incremental_on_spark_equals_a_full_scan(spark, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    build_lake(lake, n_tables=30, seed=23, with_delta=True)
+    out = tmp_path / "incremental"
+    options = {"engine": "spark", "spark": spark, "read": "spark"}
+    first = scan(lake, out, **options)
+    rng = random.Random(1)
+    for change in (append_to_a_child, rewrite_a_table, delete_a_table, add_a_table, update_and_delete_in_delta):
+        change(lake, first, rng)
+    full = scan(lake, tmp_path / "full", **options)
+    inc = scan(lake, out, **options)
+    assert verdicts(inc) == verdicts(full)
+    assert inc["incremental_from"] == first["run"] and any(e["run"] == first["run"] for e in inc["edges"])
+    assert read_bytes(inc) < read_bytes(full)
