@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--full", action="store_true",
                       help="ignore the state of the previous scan in --out and scan everything (the state is "
                       "replaced); by default a scan into the same --out redoes only what changed")
+    scan.add_argument("--state", metavar="FILE", help="where the incremental state is read and written (a path or "
+                      "URI; default: OUT/r2d2-state.json.gz), e.g. one state for scans into dated folders")
     scan.add_argument("--config", type=Path, metavar="FILE", help="YAML config (see conf/default.yaml)")
     scan.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
     scan.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -259,7 +261,8 @@ def _scan(args: argparse.Namespace) -> int:
             os.environ.setdefault("R2D2_SPARK_LOG_LEVEL", "ERROR")
     elif args.master or args.spark_conf or args.read:
         raise UsageError("--master, --spark-conf and --read go with --engine spark")
-    result = run_scan(args.lake, args.out, config, engine=args.engine, progress=progress, full=args.full, **options)
+    result = run_scan(args.lake, args.out, config, engine=args.engine, progress=progress, full=args.full,
+                      state=args.state, **options)
     if not args.quiet:
         print(summary(result, args.out))
     return 0

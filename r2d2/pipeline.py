@@ -49,7 +49,7 @@ from r2d2.sample import (
 from r2d2.schema_graph import build_schema_graph
 from r2d2.state import State, load_state, save_state
 from r2d2.storage import Lake, open_lake
-from r2d2.storage.paths import scrub
+from r2d2.storage.paths import refuse_inside_lake, scrub
 from r2d2.storage.reader import read_rows
 from r2d2.verify import (
     Twins,
@@ -529,10 +529,12 @@ def run_id() -> str:
 
 
 def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, engine: str = "local",
-             progress: bool = False, full: bool = False, **engine_options: Any) -> ScanResult:
+             progress: bool = False, full: bool = False, state: Path | str | None = None,
+             **engine_options: Any) -> ScanResult:
     """Scan a lake and (when `out_dir` is given: a folder or a URI) write its outputs there, with
-    the state the next scan into `out_dir` starts from. Unless `full`, a usable state already
-    there makes this scan incremental (see r2d2/state.py)."""
+    the state the next scan into `out_dir` starts from (or at `state`, a file path or URI shared by
+    scans into dated folders). Unless `full`, a usable state makes this scan incremental (see
+    r2d2/state.py)."""
     runner: Engine
     if engine == "spark":  # the session comes first: it may be what reaches the lake
         from r2d2.engines.spark import open_spark_scan
@@ -547,8 +549,10 @@ def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, e
         notes: list[str] = []
         if out_dir is not None:
             prepare_output(out_dir, lake.uri)  # absolute for local lakes, without credentials
+            if state is not None:
+                refuse_inside_lake(lake.uri, state, "state file")
             if not full:
-                previous = load_state(out_dir, lake.uri, config.semantics, kind, notes)
+                previous = load_state(out_dir, lake.uri, config.semantics, kind, notes, state)
         result, graph = Scan(lake, config, runner, Progress(progress), previous).run()
         result.warnings = notes + result.warnings
     finally:
@@ -556,7 +560,8 @@ def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, e
     tidy_result(result, lake.secrets)
     if out_dir is not None:
         write_outputs(result, graph, out_dir)
-        save_state(out_dir, lake.uri, config.semantics, kind, result.run or run_id(), result.tables, result.edges)
+        save_state(out_dir, lake.uri, config.semantics, kind, result.run or run_id(), result.tables, result.edges,
+                   state)
     return result
 
 

@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="spark (default): Spark's readers and credentials; pyarrow: tasks read files with pyarrow")
     parser.add_argument("--config", type=Path, help="scan settings (conf/default.yaml keys)")
     parser.add_argument("--spark-conf", type=Path, help="Spark settings profile (conf/spark/*.yaml)")
+    parser.add_argument("--state", help="incremental state file or URI (default: OUT/r2d2-state.json.gz)")
+    parser.add_argument("--full", action="store_true", help="ignore the incremental state: scan everything")
+    parser.add_argument("--quiet", action="store_true", help="no summary")
     parser.add_argument("--debug", action="store_true", help="tracebacks and Spark's own errors on the console")
     return parser
 
@@ -54,9 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        result = run_scan(args.lake, args.out, config, engine="spark", spark=spark, read=args.read)
-        print(summary(result, None))
-        print(f"  output   {args.out}/containment.json")
+        result = run_scan(args.lake, args.out, config, engine="spark", spark=spark, read=args.read, full=args.full,
+                          state=args.state)
+        if not args.quiet:
+            print(summary(result, None))
+            print(f"  output   {args.out}/containment.json")
         return 0
     except UsageError as exc:
         if args.debug:

@@ -14,9 +14,10 @@ and column set, as much as the data for narrow tables, and it must be rewritten 
 canonical encoding or the hash keys change; reading the partner again costs only the pairs that a
 change touches and that min-max cannot settle. The state stays a few KB per table (its statistics).
 
-The state is untrusted on read: it is parsed against a schema and refused (exit 2) when it belongs
-to another lake; it is ignored, with a warning and a full scan, when it was written by another r2d2
-version (whose verdicts may follow other rules) or under other semantics, or when it is corrupt.
+The state is untrusted on read: it is parsed against a schema, and ignored, with a warning and a full
+scan that replaces it, when it belongs to another lake (whose containment.json the scan overwrites
+as well), was written by another r2d2 version (whose verdicts may follow other rules), another
+engine or under other semantics, or is corrupt.
 """
 
 from __future__ import annotations
@@ -173,22 +174,28 @@ class State:
         self.verdicts = verdicts
 
 
-def state_location(out: Path | str) -> tuple[Any, str]:
-    """The state file's file system and path for an output folder or URI."""
+def state_location(out: Path | str, state: Path | str | None = None) -> tuple[Any, str]:
+    """The state file's file system and path: `state` when given (a file path or URI), else
+    STATE in the output folder or URI."""
     import pyarrow.fs as pafs
 
+    if state is not None:
+        if isinstance(state, str) and is_uri(state):
+            return pafs.FileSystem.from_uri(state)
+        return pafs.LocalFileSystem(), str(Path(state).resolve())
     if isinstance(out, str) and is_uri(out):
         fs, root = pafs.FileSystem.from_uri(out)
         return fs, f"{root.rstrip('/')}/{STATE}"
     return pafs.LocalFileSystem(), str(Path(out).resolve() / STATE)
 
 
-def load_state(out: Path | str, lake_uri: str, semantics: str, engine: str, warnings: list[str]) -> State | None:
-    """The previous scan's state in `out`, or None (no state, or one that must not be used: then a
-    warning says why and the scan is a full one)."""
+def load_state(out: Path | str, lake_uri: str, semantics: str, engine: str, warnings: list[str],
+               state: Path | str | None = None) -> State | None:
+    """The previous scan's state (in `out`, or at `state`), or None (no state, or one that must not
+    be used: then a warning says why and the scan is a full one)."""
     import pyarrow.fs as pafs
 
-    fs, path = state_location(out)
+    fs, path = state_location(out, state)
     try:
         if fs.get_file_info(path).type != pafs.FileType.File:
             return None
@@ -199,9 +206,10 @@ def load_state(out: Path | str, lake_uri: str, semantics: str, engine: str, warn
         problem = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         warnings.append(f"the state {redact_uri(path)} is unreadable ({problem[:200]}): a full scan replaces it")
         return None
-    if doc.lake != lake_uri:
-        raise UsageError(f"{redact_uri(str(out))} holds the state of lake {doc.lake}, not {lake_uri}; "
-                         "scan into another folder (or pass --full to replace it)")
+    if doc.lake != lake_uri:  # its containment.json is overwritten too: the state goes with it
+        warnings.append(f"the state in {redact_uri(str(out))} is of lake {doc.lake}, not this one: "
+                        "a full scan replaces it")
+        return None
     if doc.format != FORMAT or doc.r2d2 != __version__:
         warnings.append(f"the state in {redact_uri(str(out))} was written by r2d2 {doc.r2d2} (format {doc.format}); "
                         f"this is {__version__}: a full scan replaces it")
@@ -228,7 +236,7 @@ def load_state(out: Path | str, lake_uri: str, semantics: str, engine: str, warn
 
 
 def save_state(out: Path | str, lake_uri: str, semantics: str, engine: str, run: str, tables: list[TableProfile],
-               edges: list[Edge]) -> None:
+               edges: list[Edge], state: Path | str | None = None) -> None:
     doc = {
         "format": FORMAT, "r2d2": __version__, "lake": lake_uri, "semantics": semantics, "engine": engine, "run": run,
         "tables": [j for j in (profile_json(p) for p in sorted(tables, key=lambda t: t.id)) if j is not None],
@@ -236,11 +244,16 @@ def save_state(out: Path | str, lake_uri: str, semantics: str, engine: str, run:
                    "run": e.run or run} for e in sorted(edges, key=lambda e: (e.parent, e.child))],
     }
     data = gzip.compress(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), mtime=0)
-    fs, path = state_location(out)
-    if isinstance(out, str) and is_uri(out):
+    fs, path = state_location(out, state)
+    import pyarrow.fs as pafs
+
+    if not isinstance(fs, pafs.LocalFileSystem):
+        fs.create_dir(path.rpartition("/")[0], recursive=True)
         with fs.open_output_stream(path, compression=None) as sink:
             sink.write(data)
         return
-    tmp = Path(path).with_name(f".{STATE}.tmp")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_bytes(data)
-    tmp.replace(path)
+    tmp.replace(target)

@@ -14,6 +14,9 @@ import pytest
 from r2d2.config import ScanConfig
 from r2d2.pipeline import run_scan
 
+# Airflow's tests run in Airflow's own venv (`make test-airflow`), not in r2d2's.
+collect_ignore = ["airflow"]
+
 
 def write_table(root: Path, table_id: str, table: pa.Table, name: str = "part-00000.parquet", **kw) -> Path:
     folder = root / table_id

@@ -19,9 +19,11 @@ def test_scan_writes_json_graphml_and_summary(lake: Path, tmp_path: Path, capsys
     out = tmp_path / "out"
     assert main(["scan", str(lake), "--out", str(out)]) == 0
     doc = json.loads((out / "containment.json").read_text())
-    assert set(doc) == {"version", "lake", "semantics", "tables", "edges", "stages", "warnings"}
+    assert set(doc) == {"version", "lake", "semantics", "tables", "edges", "stages", "warnings", "run",
+                        "incremental_from"}
+    assert doc["incremental_from"] is None and doc["run"]
     assert doc["edges"] == [{"parent": "a", "child": "b", "status": "contained", "stage": "verify",
-                             "reason": "all 2 rows found"}]
+                             "reason": "all 2 rows found", "run": doc["run"]}]
     assert [s["name"] for s in doc["stages"]] == ["discover", "profile", "schema", "minmax", "sample", "verify"]
     assert (out / "containment.graphml").exists()
     printed = capsys.readouterr().out
