@@ -7,9 +7,13 @@ JARS   := spark-jars/lib/.fetched-$(shell cat spark-jars/pom.xml | cksum | cut -
 AZURITE := tools/node_modules/.bin/azurite
 LOCK   := requirements/lock.txt
 DEMO   := .demo
+# Airflow gets its own venv and lock (its constraints file is not reachable; the lock is ours).
+AIRFLOW_VENV  := .airflow-venv
+AIRFLOW_LOCK  := requirements/airflow-lock.txt
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell cat $(AIRFLOW_LOCK) | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo spark-demo test test-core lint bench clean lock
+.PHONY: help setup demo spark-demo test test-core test-airflow test-notebooks lint bench clean lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -66,9 +70,21 @@ spark-demo: setup ## scan the demo lake with spark-submit --master local[2] (the
 	  --spark-conf conf/spark/local.yaml
 	@echo "containment (Spark engine): $(DEMO)/spark-out/containment.json"
 
-test: setup ## run the core-install check, then every test (pytest; Spark, moto and Azurite are started by the tests)
+test: setup ## the core-install check, every test (Spark, moto and Azurite start themselves), Airflow's and the notebooks
 	$(MAKE) --no-print-directory test-core
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory test-airflow
+
+$(AIRFLOW_STAMP): $(AIRFLOW_LOCK)
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -r $(AIRFLOW_LOCK)
+	rm -f $(AIRFLOW_VENV)/.installed-*
+	touch $@
+
+test-airflow: setup $(AIRFLOW_STAMP) ## the DAG in a real Airflow 3 (its own venv; SQLite in a temporary folder)
+	R2D2_BIN=$(abspath $(BIN)/r2d2) R2D2_PYTHON=$(abspath $(BIN)/python) \
+	  $(AIRFLOW_VENV)/bin/python -m pytest tests/airflow --confcutdir=tests/airflow -p no:cacheprovider
 
 test-core: ## pip install . alone into a fresh venv, then scan -> plan -> report -> rebuild a small lake
 	PYTHON=$(PYTHON) bash tests/core/check_core_install.sh
@@ -80,7 +96,7 @@ lock: ## re-resolve the newest versions pyproject.toml allows into requirements/
 	rm -rf .lock-venv
 
 lint: setup ## ruff and mypy
-	$(BIN)/ruff check r2d2 tests benchmarks
+	$(BIN)/ruff check r2d2 tests benchmarks jobs
 	$(BIN)/mypy r2d2
 
 bench: setup ## scan benchmark against a brute-force EXCEPT ALL baseline, then the planner's (takes a while)
@@ -89,4 +105,4 @@ bench: setup ## scan benchmark against a brute-force EXCEPT ALL baseline, then t
 	$(BIN)/python -m benchmarks.spark_bench
 
 clean: ## remove the venv, jars, Azurite, demo and benchmark outputs
-	rm -rf $(VENV) $(DEMO) .bench .pytest_cache .mypy_cache .ruff_cache spark-jars/lib tools/node_modules
+	rm -rf $(VENV) $(AIRFLOW_VENV) $(DEMO) .bench .pytest_cache .mypy_cache .ruff_cache spark-jars/lib tools/node_modules

@@ -307,8 +307,9 @@ class Scan:
                         contained.add(cand.key)
                         children[cand.parent].add(cand.child)
 
+                parents = {c.parent for c in comparable}
                 for key, cand in self.carried.items():  # proven before, and still true: they may settle others
-                    if self.edges[key].status == CONTAINED:
+                    if cand.parent in parents and self.edges[key].status == CONTAINED:
                         prove(cand)
                 pending = []
                 for cand in comparable:
@@ -561,7 +562,7 @@ def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, e
     if out_dir is not None:
         write_outputs(result, graph, out_dir)
         save_state(out_dir, lake.uri, config.semantics, kind, result.run or run_id(), result.tables, result.edges,
-                   state)
+                   state, previous)
     return result
 
 

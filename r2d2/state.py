@@ -168,10 +168,16 @@ class _StateDoc(BaseModel):
 class State:
     """A previous scan, as the next one uses it."""
 
-    def __init__(self, run: str, profiles: dict[str, TableProfile], verdicts: dict[tuple[str, str], Edge]) -> None:
+    def __init__(self, run: str, profiles: dict[str, TableProfile], verdicts: dict[tuple[str, str], Edge],
+                 stored: dict[str, dict[str, Any]] | None = None) -> None:
         self.run = run
         self.profiles = profiles  # by table id; each carries the version it was profiled at
         self.verdicts = verdicts
+        self.stored = stored or {}  # each profile as stored: written back as it is while the table is unchanged
+
+    def stored_form(self, profile: TableProfile) -> dict[str, Any] | None:
+        """The stored JSON of a profile taken from this state unchanged, else None."""
+        return self.stored.get(profile.id) if self.profiles.get(profile.id) is profile else None
 
 
 def state_location(out: Path | str, state: Path | str | None = None) -> tuple[Any, str]:
@@ -223,6 +229,7 @@ def load_state(out: Path | str, lake_uri: str, semantics: str, engine: str, warn
                         "a full scan replaces it")
         return None
     profiles: dict[str, TableProfile] = {}
+    stored: dict[str, dict[str, Any]] = {}
     for d in doc.tables:
         try:
             p = profile_from_json(d)
@@ -231,19 +238,24 @@ def load_state(out: Path | str, lake_uri: str, semantics: str, engine: str, warn
                             "profiled again")
             continue
         profiles[p.id] = p
+        stored[p.id] = d
     verdicts = {(e.parent, e.child): Edge(e.parent, e.child, e.status, e.stage, e.reason, e.run) for e in doc.edges}
-    return State(doc.run, profiles, verdicts)
+    return State(doc.run, profiles, verdicts, stored)
 
 
 def save_state(out: Path | str, lake_uri: str, semantics: str, engine: str, run: str, tables: list[TableProfile],
-               edges: list[Edge], state: Path | str | None = None) -> None:
+               edges: list[Edge], state: Path | str | None = None, previous: State | None = None) -> None:
+    def stored(p: TableProfile) -> dict[str, Any] | None:
+        return (previous.stored_form(p) if previous else None) or profile_json(p)
+
     doc = {
         "format": FORMAT, "r2d2": __version__, "lake": lake_uri, "semantics": semantics, "engine": engine, "run": run,
-        "tables": [j for j in (profile_json(p) for p in sorted(tables, key=lambda t: t.id)) if j is not None],
+        "tables": [j for j in (stored(p) for p in sorted(tables, key=lambda t: t.id)) if j is not None],
         "edges": [{"parent": e.parent, "child": e.child, "status": e.status, "stage": e.stage, "reason": e.reason,
                    "run": e.run or run} for e in sorted(edges, key=lambda e: (e.parent, e.child))],
     }
-    data = gzip.compress(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), mtime=0)
+    data = gzip.compress(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), compresslevel=3,
+                         mtime=0)
     fs, path = state_location(out, state)
     import pyarrow.fs as pafs
 

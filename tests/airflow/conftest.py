@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "jobs" / "airflow"))  # the DAG module's helpers, as Airflow itself imports it
 HOME = Path(tempfile.mkdtemp(prefix="r2d2-airflow-"))
 os.environ.update({
     "AIRFLOW_HOME": str(HOME),
