@@ -75,7 +75,7 @@ def r2d2_args(stage: str, params: dict[str, Any], folder: str) -> list[str]:
     """The r2d2 command line of one stage (without the program)."""
     state = f"{params['output_root'].rstrip('/')}/state/r2d2-state.json.gz"
     if stage == "scan":
-        return [params["lake"], "--out", f"{folder}/scan", "--state", state, "--quiet",
+        return ["scan", params["lake"], "--out", f"{folder}/scan", "--state", state, "--quiet",
                 *shlex.split(params.get("scan_args") or "")]
     if stage == "plan":
         config = ["--config", params["plan_config"]] if params.get("plan_config") else []
@@ -91,7 +91,7 @@ def databricks_payload(stage: str, params: dict[str, Any], folder: str, run_id: 
     """The Jobs API runs/submit body of one stage: a Python wheel task of the r2d2 wheel, on an
     existing cluster (whose Spark session it never stops) or on a new job cluster."""
     args = r2d2_args(stage, params, folder)
-    entry, parameters = ("r2d2-spark-scan", args) if stage == "scan" else ("r2d2", args)
+    entry, parameters = ("r2d2-spark-scan", args[1:]) if stage == "scan" else ("r2d2", args)
     task_spec: dict[str, Any] = {
         "task_key": f"r2d2_{stage}",
         "python_wheel_task": {"package_name": "r2d2", "entry_point": entry, "parameters": parameters},
@@ -118,7 +118,7 @@ def emr_steps(stages: list[str], params: dict[str, Any], folder: str) -> list[di
             command = ["spark-submit", "--deploy-mode", "client", *jars,
                        "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
                        "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
-                       "/usr/local/bin/r2d2-spark-scan", *args]
+                       "/usr/local/bin/r2d2-spark-scan", *args[1:]]
         else:
             command = ["r2d2", *args]
         steps.append({"Name": f"r2d2 {stage}", "ActionOnFailure": "CONTINUE",

@@ -24,7 +24,7 @@ R2D2_PYTHON = os.environ.get("R2D2_PYTHON", str(REPO / ".venv" / "bin" / "python
 def dag():
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(REPO / "jobs" / "airflow"), include_examples=False)
+    bag = DagBag(dag_folder=str(REPO / "jobs" / "airflow"))  # examples are off (conftest)
     assert bag.import_errors == {}
     return bag.get_dag("r2d2_reclaim")
 
