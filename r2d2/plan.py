@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import functools
+import os
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -201,11 +204,32 @@ def solve_greedy(tables: dict[str, PlanTable], candidates: list[PlanEdge]) -> So
     return Solution(deletions, "greedy", "feasible", time.perf_counter() - start)
 
 
+@functools.cache
+def _silence_highs_banner() -> None:
+    """HiGHS prints a banner to the process's stdout (C-level) the first time a solver is made,
+    whatever its options: make that first one with stdout pointed at /dev/null, so that `--quiet`
+    is quiet and notebooks stay clean."""
+    try:
+        import highspy
+    except ImportError:
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def solve_ilp(tables: dict[str, PlanTable], candidates: list[PlanEdge], solver: str = "auto",
               time_limit_s: float = 300.0) -> Solution:
     """The optimal deletions, one integer program per connected component of the candidate graph."""
     import pulp
 
+    _silence_highs_banner()
     start = time.perf_counter()
     name = "HiGHS" if solver == "highs" or (solver == "auto" and pulp.HiGHS().available()) else "CBC"
     deletions: dict[str, str] = {}
