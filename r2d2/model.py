@@ -162,6 +162,8 @@ class TableProfile:
     statistics: str = "parquet footers"
     # The folder's version when the scan began reading it (Lake.version); None for catalog tables.
     version: str | None = None
+    # The files that version was computed from: (path relative to the table, size, mtime in ns).
+    listing: list[tuple[str, int, int]] | None = field(default=None, repr=False)
 
     @property
     def usable(self) -> bool:

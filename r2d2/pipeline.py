@@ -47,7 +47,7 @@ from r2d2.sample import (
     target_fragments,
 )
 from r2d2.schema_graph import build_schema_graph
-from r2d2.state import State, load_state, save_state
+from r2d2.state import GROWN, REWRITTEN, SAME, SHRUNK, State, change_kind, load_state, save_state
 from r2d2.storage import Lake, open_lake
 from r2d2.storage.paths import refuse_inside_lake, scrub
 from r2d2.storage.reader import read_rows
@@ -93,6 +93,7 @@ class Scan:
         self.previous = previous  # an earlier scan's state: unchanged tables and pairs are not redone
         self.run_id = run or run_id()
         self.reused: set[str] = set()  # tables whose profile came from the state (unchanged)
+        self.changes: dict[str, str] = {}  # re-profiled tables the state knew: GROWN, SHRUNK or REWRITTEN
         self.carried: dict[tuple[str, str], Candidate] = {}  # pairs whose verdict came from the state
 
     @contextmanager
@@ -167,21 +168,39 @@ class Scan:
                 fresh.append(ref)
         self.reused = set(known)
         profiled = {p.id: p for p in self.engine.profile_tables(fresh, tick)} if fresh else {}
+        for table_id, profile in profiled.items():  # appended to, or only lost files: see carry_over
+            before = self.previous.profiles.get(table_id)
+            if before is not None and profile.error is None:
+                self.changes[table_id] = change_kind(self.lake, before, profile)
         return [known.get(ref.id) or profiled[ref.id] for ref in refs]
 
     def carry_over(self, candidates: list[Candidate]) -> list[Candidate]:
         """Carry over the verdict of every pair whose two tables are unchanged since the state's
-        scan (with the stage, reason and run that decided it); return the pairs to decide. Unknown
-        verdicts are decided again (an engine failure may not recur)."""
+        scan (with the stage, reason and run that decided it), and the verdicts that changes of one
+        direction cannot undo: a parent that only gained rows still contains what it contained, and
+        so does one whose child only lost rows; a child that only gained rows (or whose parent only
+        lost rows) is still not contained. Return the pairs to decide. Unknown verdicts are decided
+        again (an engine failure may not recur)."""
         assert self.previous is not None
         with self.stage("carry", len(candidates)) as st:
             todo = []
             for cand in candidates:
                 before = self.previous.verdicts.get(cand.key)
-                if before is not None and before.status != UNKNOWN and cand.parent in self.reused \
-                        and cand.child in self.reused:
+                if before is None or before.status == UNKNOWN:
+                    todo.append(cand)
+                    continue
+                parent = SAME if cand.parent in self.reused else self.changes.get(cand.parent, REWRITTEN)
+                child = SAME if cand.child in self.reused else self.changes.get(cand.child, REWRITTEN)
+                if parent == child == SAME:
                     self.edges[cand.key] = Edge(cand.parent, cand.child, before.status, before.stage, before.reason,
                                                 before.run)
+                    self.carried[cand.key] = cand
+                elif (before.status == CONTAINED and parent in (SAME, GROWN) and child in (SAME, SHRUNK)) or \
+                        (before.status == NOT_CONTAINED and parent in (SAME, SHRUNK) and child in (SAME, GROWN)):
+                    since = [f"{t} only {'gained' if kind == GROWN else 'lost'} rows"
+                             for t, kind in ((cand.parent, parent), (cand.child, child)) if kind != SAME]
+                    self.decide(cand, before.status, before.stage,
+                                f"{before.reason} (run {before.run}); still so, as since then {' and '.join(since)}")
                     self.carried[cand.key] = cand
                 else:
                     todo.append(cand)

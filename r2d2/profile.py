@@ -57,11 +57,13 @@ def profile_tables(lake: Lake, refs: list[TableRef], config: ScanConfig,
         # Taken before anything is read: a write during the scan leaves the recorded version behind
         # the table's, so `apply` skips the table rather than trust a verdict on other rows.
         try:
-            version = lake.version(ref.location) if not ref.error else None
+            version, files = lake.listing(ref.location) if not ref.error else (None, [])
         except OSError:
-            version = None
+            version, files = None, []
         profile = _profile_one(ref)
-        profile.version = version if profile.error is None else None
+        if profile.error is None and version is not None:
+            profile.version = version
+            profile.listing = [(e.name, e.size, e.mtime_ns) for e in files]
         return profile
 
     def _profile_one(ref: TableRef) -> TableProfile:

@@ -27,6 +27,7 @@ import datetime as dt
 import gzip
 import json
 import math
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,7 @@ def profile_json(p: TableProfile) -> dict[str, Any] | None:
             "stats": {k: _stats(s) for k, s in p.stats.items()},
             "fragments": [[f.file, f.row_group, f.rows, {k: _stats(s) for k, s in f.stats.items()}]
                           for f in p.fragments],
+            "listing": [list(entry) for entry in p.listing or []],
         }
     except (_Unstorable, pa.ArrowException):
         return None
@@ -132,6 +134,11 @@ def profile_from_json(d: dict[str, Any]) -> TableProfile:
                 or not (row_group is None or isinstance(row_group, int)):
             raise ValueError(f"bad fragment of {d['id']}")
         fragments.append(Fragment(file, row_group, rows, {str(k): _unstats(s) for k, s in stats.items()}))
+    listing = []
+    for name, size_, mtime in d.get("listing", []):
+        if not (isinstance(name, str) and isinstance(size_, int) and isinstance(mtime, int)):
+            raise ValueError(f"bad listing of {d['id']}")
+        listing.append((name, size_, mtime))
     rows, size = d["rows"], d["bytes"]
     if not (isinstance(rows, int) and isinstance(size, int) and rows >= 0 and size >= 0):
         raise ValueError(f"bad counts of {d['id']}")
@@ -140,7 +147,7 @@ def profile_from_json(d: dict[str, Any]) -> TableProfile:
         columns=[Column(f.name, f.type) for f in schema], partition_columns=[str(c) for c in d["partition_columns"]],
         rows=rows, bytes=size, column_bytes={str(k): int(v) for k, v in d["column_bytes"].items()},
         stats={str(k): _unstats(s) for k, s in d["stats"].items()}, fragments=fragments,
-        reader=str(d["reader"]), statistics=str(d["statistics"]), version=str(d["version"]))
+        reader=str(d["reader"]), statistics=str(d["statistics"]), version=str(d["version"]), listing=listing)
 
 
 class _Verdict(BaseModel):
@@ -269,3 +276,69 @@ def save_state(out: Path | str, lake_uri: str, semantics: str, engine: str, run:
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_bytes(data)
     tmp.replace(target)
+
+
+# How a table changed since the state's scan, when that can be told from its files alone.
+SAME, GROWN, SHRUNK, REWRITTEN = "same", "grown", "shrunk", "rewritten"
+_COMMIT = re.compile(r"^_delta_log/(\d{20})\.json$")
+_LOG_BOOKKEEPING = re.compile(r"^_delta_log/(_last_checkpoint|\d{20}\.checkpoint(\.\d+\.\d+)?\.parquet|\d{20}\.crc)$")
+
+
+def change_kind(lake: Any, old: TableProfile, new: TableProfile) -> str:
+    """GROWN when the table only gained rows since `old` (Parquet: files added, none changed or
+    removed; Delta: only commits that add files), SHRUNK when it only lost rows (files removed;
+    commits that only remove), else REWRITTEN. Either way the schema must be the same, and the old
+    version settled (not taken within a second of a write)."""
+    if old.listing is None or new.listing is None or "unsettled" in (old.version or "unsettled") \
+            or [(c.name, str(c.type)) for c in old.columns] != [(c.name, str(c.type)) for c in new.columns] \
+            or old.partition_columns != new.partition_columns or old.format != new.format:
+        return REWRITTEN
+    before = {name: (size, mtime) for name, size, mtime in old.listing}
+    after = {name: (size, mtime) for name, size, mtime in new.listing}
+    if new.format == "delta":
+        return _delta_change(lake, new, before, after)
+    changed = any(after.get(name) not in (None, entry) for name, entry in before.items())
+    added = [name for name in after if name not in before]
+    removed = [name for name in before if name not in after]
+    if changed or any(_hidden(name) for name in added + removed):
+        return REWRITTEN
+    if added and not removed and new.rows >= old.rows:
+        return GROWN
+    if removed and not added and new.rows <= old.rows:
+        return SHRUNK
+    return REWRITTEN
+
+
+def _hidden(name: str) -> bool:
+    return any(part.startswith(("_", ".")) for part in name.split("/"))
+
+
+def _delta_change(lake: Any, new: TableProfile, before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Read the commits added since: only `add` actions is growth, only `remove` is shrinkage."""
+    for name, entry in before.items():
+        if after.get(name) != entry and not _LOG_BOOKKEEPING.match(name):
+            return REWRITTEN  # a file changed or vanished (VACUUM, log clean-up): not provably monotone
+    old_versions = [int(m.group(1)) for n in before if (m := _COMMIT.match(n))]
+    new_commits = sorted((int(m.group(1)), n) for n in after if n not in before and (m := _COMMIT.match(n)))
+    if not old_versions or not new_commits or \
+            [v for v, _ in new_commits] != list(range(max(old_versions) + 1, max(old_versions) + 1 + len(new_commits))):
+        return REWRITTEN
+    kinds = set()
+    for _, name in new_commits:
+        try:
+            with lake.open(f"{new.location.rstrip('/')}/{name}") as f:
+                lines = f.read().decode("utf-8").splitlines()
+            actions = [json.loads(line) for line in lines if line.strip()]
+        except (OSError, ValueError, UnicodeDecodeError):
+            return REWRITTEN
+        for action in actions:
+            if not isinstance(action, dict) or len(action) != 1:
+                return REWRITTEN
+            (kind, body), = action.items()
+            if kind in ("commitInfo", "txn"):
+                continue
+            if kind not in ("add", "remove") or not isinstance(body, dict) or body.get("dataChange") is not True \
+                    or body.get("deletionVector"):
+                return REWRITTEN
+            kinds.add(kind)
+    return {frozenset({"add"}): GROWN, frozenset({"remove"}): SHRUNK}.get(frozenset(kinds), REWRITTEN)

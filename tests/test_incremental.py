@@ -271,3 +271,44 @@ def test_incremental_on_spark_equals_a_full_scan(spark, tmp_path: Path) -> None:
     assert verdicts(inc) == verdicts(full)
     assert inc["incremental_from"] == first["run"] and any(e["run"] == first["run"] for e in inc["edges"])
     assert read_bytes(inc) < read_bytes(full)
+
+
+def test_tables_that_only_grew_or_shrank_keep_the_verdicts_they_cannot_change(lake: Path, tmp_path: Path) -> None:
+    """A parent that only gained rows still contains its children, and a child that only gained
+    rows is still not contained: such pairs are not read again. Parquet growth is files added (none
+    changed); Delta growth is commits that only add files, read from the log."""
+    base = pa.table({"id": list(range(100)), "v": [i * 0.5 for i in range(100)]})
+    (lake / "parent").mkdir()
+    pq.write_table(base.slice(0, 60), lake / "parent" / "part-0.parquet")
+    pq.write_table(base.slice(60, 40), lake / "parent" / "part-1.parquet")
+    (lake / "child").mkdir()
+    pq.write_table(base.slice(0, 10), lake / "child" / "part-0.parquet")
+    pq.write_table(base.slice(70, 10), lake / "child" / "part-1.parquet")
+    (lake / "stray").mkdir()
+    pq.write_table(pa.table({"id": [5, 500], "v": [2.5, 1.0]}), lake / "stray" / "part-0.parquet")
+    write_deltalake(str(lake / "delta_parent"), base)
+    out = tmp_path / "out"
+    scan(lake, out)
+
+    def step(change, name: str, kept: dict[tuple[str, str], str]) -> dict:
+        change()
+        full = scan(lake, tmp_path / f"full-{name}")
+        inc = scan(lake, out)
+        assert verdicts(inc) == verdicts(full), name
+        edges = {(e["parent"], e["child"]): e for e in inc["edges"]}
+        for key, words in kept.items():
+            assert words in edges[key]["reason"], (name, key, edges[key]["reason"])
+        return inc
+
+    more = pa.table({"id": [100, 101], "v": [50.0, 50.5]})
+    inc = step(lambda: pq.write_table(more, lake / "parent" / "part-2.parquet"), "parent grew",
+               {("parent", "child"): "parent only gained rows", ("delta_parent", "child"): "all 20 rows found"})
+    assert next(s for s in inc["stages"] if s["name"] == "verify")["pairs_in"] < len(inc["edges"])
+    step(lambda: (lake / "child" / "part-1.parquet").unlink(), "child shrank",
+         {("parent", "child"): "child only lost rows", ("delta_parent", "child"): "child only lost rows"})
+    step(lambda: pq.write_table(pa.table({"id": [900], "v": [9.0]}), lake / "stray" / "part-1.parquet"),
+         "stray grew", {("parent", "stray"): "stray only gained rows"})
+    step(lambda: write_deltalake(str(lake / "delta_parent"), more, mode="append"), "delta append",
+         {("delta_parent", "child"): "delta_parent only gained rows"})
+    inc = step(lambda: DeltaTable(str(lake / "delta_parent")).delete("id < 5"), "delta delete", {})
+    assert "still so" not in {(e["parent"], e["child"]): e for e in inc["edges"]}[("delta_parent", "child")]["reason"]

@@ -216,6 +216,10 @@ class Lake:
         """A table folder's version: its files' relative paths, sizes and modification times, hashed.
         Any write to the table (a new file, a rewrite, a Delta commit) changes it; reading does not.
         `FILES:BYTES:DIGEST`, so a person sees at a glance what changed in size."""
+        return self.listing(path)[0]
+
+    def listing(self, path: str) -> tuple[str, list[Entry]]:
+        """The folder's version (see `version`) and the files it was computed from."""
         listed = time.time_ns()
         files = self.walk(path)
         digest = hashlib.sha256()
@@ -228,7 +232,7 @@ class Lake:
         coarse = bool(files) and all(e.mtime_ns % 1_000_000_000 == 0 for e in files)
         if coarse and any(listed - e.mtime_ns < RACY_NS for e in files):
             version += f":unsettled@{listed}"
-        return version
+        return version, files
 
     def open(self, path: str) -> CountingFile:
         """Open a file for reading; what is read is counted."""
