@@ -77,6 +77,7 @@ def name_key(name: str) -> str:
     return "".join(_fold_char(ch) for ch in name)
 
 
+@functools.lru_cache(maxsize=65_536)  # called per column of every pair: names and types repeat
 def match_key(name: str, dtype: pa.DataType) -> tuple[str, str]:
     """What must be equal for a child column to match a parent column (DESIGN §2.1): the name
     case-insensitively as Spark resolves it, and the type family; 'other' and nested types must be

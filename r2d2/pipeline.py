@@ -94,6 +94,8 @@ class Scan:
         self.run_id = run or run_id()
         self.reused: set[str] = set()  # tables whose profile came from the state (unchanged)
         self.changes: dict[str, str] = {}  # re-profiled tables the state knew: GROWN, SHRUNK or REWRITTEN
+        self.refs: dict[str, TableRef] = {}
+        self.warnings: list[str] = []
         self.carried: dict[tuple[str, str], Candidate] = {}  # pairs whose verdict came from the state
 
     @contextmanager
@@ -137,8 +139,9 @@ class Scan:
         edges = [self.edges[c.key] for c in candidates if self.readable(c)]
         for e in edges:
             e.run = e.run or self.run_id
-        result = ScanResult(self.lake.uri, self.config.semantics, profiles, edges, self.stages, warnings,
-                            self.run_id, self.previous.run if self.previous else None)
+        profiles = [self.profiles[p.id] for p in profiles]  # a table profiled again late replaced its profile
+        result = ScanResult(self.lake.uri, self.config.semantics, profiles, edges, self.stages,
+                            warnings + self.warnings, self.run_id, self.previous.run if self.previous else None)
         return result, graph
 
     def profile(self, refs: list[TableRef], tick: Callable[[], None]) -> list[TableProfile]:
@@ -167,6 +170,7 @@ class Scan:
             else:
                 fresh.append(ref)
         self.reused = set(known)
+        self.refs = {ref.id: ref for ref in refs}
         profiled = {p.id: p for p in self.engine.profile_tables(fresh, tick)} if fresh else {}
         for table_id, profile in profiled.items():  # appended to, or only lost files: see carry_over
             before = self.previous.profiles.get(table_id)
@@ -204,6 +208,11 @@ class Scan:
                     self.carried[cand.key] = cand
                 else:
                     todo.append(cand)
+            for table_id in sorted({t for c in todo for t in c.key} & self.reused):
+                # their statistics: min-max, sampling and reading need them
+                if not self.previous.hydrate(self.profiles[table_id]):
+                    self.warnings.append(f"the state's statistics of {table_id} are unreadable; profiled again")
+                    self.profiles[table_id] = self.engine.profile_tables([self.refs[table_id]], lambda: None)[0]
             st.pairs_out = len(todo)
         return todo
 

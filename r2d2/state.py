@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from r2d2 import __version__
 from r2d2.errors import UsageError
@@ -123,17 +123,25 @@ def profile_json(p: TableProfile) -> dict[str, Any] | None:
         return None
 
 
-def profile_from_json(d: dict[str, Any]) -> TableProfile:
+def _statistics(d: dict[str, Any], files: int) -> tuple[dict[str, ColumnStats], list[Fragment]]:
+    """A stored profile's statistics: the table's, and each fragment's."""
+    fragments = []
+    for file, row_group, rows, stats in d["fragments"]:
+        if not (isinstance(file, int) and 0 <= file < files) or not isinstance(rows, int) or rows < 0 \
+                or not (row_group is None or isinstance(row_group, int)):
+            raise ValueError(f"bad fragment of {d['id']}")
+        fragments.append(Fragment(file, row_group, rows, {str(k): _unstats(s) for k, s in stats.items()}))
+    return {str(k): _unstats(s) for k, s in d["stats"].items()}, fragments
+
+
+def profile_from_json(d: dict[str, Any], statistics: bool = True) -> TableProfile:
+    """A stored profile; without `statistics` its stats and fragments are left empty (State.hydrate
+    fills them for the tables whose pairs are decided again: most tables need only their schema)."""
     schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(d["schema"], validate=True)))
     check_relative(d["id"], "state table id")
     files = [DataFile(str(path), int(size), {str(k): _unvalue(v) for k, v in part.items()})
              for path, size, part in d["files"]]
-    fragments = []
-    for file, row_group, rows, stats in d["fragments"]:
-        if not (isinstance(file, int) and 0 <= file < len(files)) or not isinstance(rows, int) or rows < 0 \
-                or not (row_group is None or isinstance(row_group, int)):
-            raise ValueError(f"bad fragment of {d['id']}")
-        fragments.append(Fragment(file, row_group, rows, {str(k): _unstats(s) for k, s in stats.items()}))
+    stats, fragments = _statistics(d, len(files)) if statistics else ({}, [])
     listing = []
     for name, size_, mtime in d.get("listing", []):
         if not (isinstance(name, str) and isinstance(size_, int) and isinstance(mtime, int)):
@@ -146,18 +154,12 @@ def profile_from_json(d: dict[str, Any]) -> TableProfile:
         id=d["id"], format=str(d["format"]), location=str(d["location"]), files=files,
         columns=[Column(f.name, f.type) for f in schema], partition_columns=[str(c) for c in d["partition_columns"]],
         rows=rows, bytes=size, column_bytes={str(k): int(v) for k, v in d["column_bytes"].items()},
-        stats={str(k): _unstats(s) for k, s in d["stats"].items()}, fragments=fragments,
+        stats=stats, fragments=fragments,
         reader=str(d["reader"]), statistics=str(d["statistics"]), version=str(d["version"]), listing=listing)
 
 
-class _Verdict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    parent: str
-    child: str
-    status: str = Field(pattern="^(contained|not_contained|unknown)$")
-    stage: str
-    reason: str
-    run: str
+_VERDICT_KEYS = {"parent", "child", "status", "stage", "reason", "run"}
+_STATUSES = {"contained", "not_contained", "unknown"}
 
 
 class _StateDoc(BaseModel):
@@ -169,7 +171,7 @@ class _StateDoc(BaseModel):
     engine: str
     run: str
     tables: list[dict[str, Any]]
-    edges: list[_Verdict]
+    edges: list[dict[str, Any]]
 
 
 class State:
@@ -181,6 +183,20 @@ class State:
         self.profiles = profiles  # by table id; each carries the version it was profiled at
         self.verdicts = verdicts
         self.stored = stored or {}  # each profile as stored: written back as it is while the table is unchanged
+        self._hydrated: set[str] = set()
+
+    def hydrate(self, profile: TableProfile) -> bool:
+        """Decode the statistics of a profile taken from this state (once). False when they do not
+        decode: the table must be profiled again."""
+        stored = self.stored.get(profile.id)
+        if self.profiles.get(profile.id) is not profile or stored is None or profile.id in self._hydrated:
+            return True
+        try:
+            profile.stats, profile.fragments = _statistics(stored, len(profile.files))
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            return False
+        self._hydrated.add(profile.id)
+        return True
 
     def stored_form(self, profile: TableProfile) -> dict[str, Any] | None:
         """The stored JSON of a profile taken from this state unchanged, else None."""
@@ -239,14 +255,20 @@ def load_state(out: Path | str, lake_uri: str, semantics: str, engine: str, warn
     stored: dict[str, dict[str, Any]] = {}
     for d in doc.tables:
         try:
-            p = profile_from_json(d)
+            p = profile_from_json(d, statistics=False)
         except (KeyError, TypeError, ValueError, UsageError, pa.ArrowException, ArithmeticError) as exc:
             warnings.append(f"the state's profile of {str(d.get('id'))[:100]!r} is unreadable ({exc}); "
                             "profiled again")
             continue
         profiles[p.id] = p
         stored[p.id] = d
-    verdicts = {(e.parent, e.child): Edge(e.parent, e.child, e.status, e.stage, e.reason, e.run) for e in doc.edges}
+    verdicts = {}
+    for e in doc.edges:  # checked by hand: tens of thousands of them, a model each would cost more than the rest
+        if set(e) != _VERDICT_KEYS or not all(isinstance(v, str) for v in e.values()) or e["status"] not in _STATUSES:
+            warnings.append(f"the state {redact_uri(path)} holds a malformed verdict: a full scan replaces it")
+            return None
+        verdicts[(e["parent"], e["child"])] = Edge(e["parent"], e["child"], e["status"], e["stage"], e["reason"],
+                                                   e["run"])
     return State(doc.run, profiles, verdicts, stored)
 
 

@@ -206,7 +206,9 @@ def test_a_state_that_must_not_be_trusted(lake: Path, tmp_path: Path, capsys) ->
                           (lambda d: d.update(semantics="set"), "set semantics"),
                           (lambda d: d.update(engine="spark/spark"), "spark/spark engine"),
                           (lambda d: d["tables"][0].update(schema="!!"), "profiled again"),
-                          (lambda d: d["edges"][0].update(status="maybe"), "unreadable")):
+                          (lambda d: [t["stats"].update({k: [{"i": "x"}, None, 1, 1, 1, 1] for k in t["stats"]})
+                                      for t in d["tables"]], "statistics of"),
+                          (lambda d: d["edges"][0].update(status="maybe"), "malformed verdict")):
         rewrite(change)
         assert main(["scan", str(lake), "--out", str(out)]) == 0
         assert words in capsys.readouterr().out
