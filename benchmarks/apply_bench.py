@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,8 +26,6 @@ import pyarrow.parquet as pq
 
 from r2d2.apply import apply_plan, restore
 from r2d2.cli import main
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def make_lake(root: Path, pairs: int, total_mb: float) -> None:
@@ -120,33 +117,20 @@ def main_bench() -> None:
     finally:
         server.stop()
 
-    azurite = REPO / "tools" / "node_modules" / ".bin" / "azurite-blob"
-    if not azurite.exists():
-        print("azure    skipped: Azurite is not installed (make setup)")
-        return
-    from tests.test_azure import ACCOUNT, KEY, _filesystem
+    from tests.test_azure import ACCOUNT, KEY, _filesystem, azurite_server
 
-    port = free_port()
-    process = subprocess.Popen([str(azurite), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location",
-                                str(work / "azurite"), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
-                                "--loose"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        fs = _filesystem(f"127.0.0.1:{port}")
-        for _ in range(100):
-            try:
-                fs.get_file_info(pafs.FileSelector("", recursive=False))
-                break
-            except OSError:
-                time.sleep(0.1)
-        fs.create_dir("bench")
-        for prefix in ("bench/lake", "bench/bare"):
-            pafs.copy_files(str(remote), prefix, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
-        os.environ["AZURE_STORAGE_KEY"] = KEY
-        uri = f"abfs://bench@{ACCOUNT}.dfs.core.windows.net/lake?endpoint_override=127.0.0.1:{port}&scheme=http"
-        measure("azurite", uri, fs, "bench/lake", "bench/bare", work / "plan-azure")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+        with azurite_server(work / "azurite") as endpoint:
+            fs = _filesystem(endpoint)
+            fs.create_dir("bench")
+            for prefix in ("bench/lake", "bench/bare"):
+                pafs.copy_files(str(remote), prefix, source_filesystem=pafs.LocalFileSystem(),
+                                destination_filesystem=fs)
+            os.environ["AZURE_STORAGE_KEY"] = KEY
+            uri = f"abfs://bench@{ACCOUNT}.dfs.core.windows.net/lake?endpoint_override={endpoint}&scheme=http"
+            measure("azurite", uri, fs, "bench/lake", "bench/bare", work / "plan-azure")
+    except RuntimeError as exc:
+        print(f"azure    skipped: {exc}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,14 +31,15 @@ ACCOUNT = "devstoreaccount1"  # Azurite's well-known development account and key
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def azurite_server(location: Path) -> Iterator[str]:
+    """Azurite's blob endpoint on a free port of 127.0.0.1, storing under `location`, until the
+    block ends (tests and benchmarks start their own)."""
     if not AZURITE.exists():
-        pytest.fail("Azurite is missing: run `make setup` (it installs azurite@3.35.0 into tools/ with npm)")
+        raise RuntimeError("Azurite is missing: run `make setup` (it installs azurite@3.35.0 into tools/ with npm)")
     port = free_port()
-    data = tmp_path_factory.mktemp("azurite")
     process = subprocess.Popen([str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location",
-                                str(data), "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose"],
+                                str(location), "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         fs = _filesystem(f"127.0.0.1:{port}")
@@ -48,12 +50,21 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except OSError:
                 if process.poll() is not None:
                     detail = process.stderr.read().decode()[:500] if process.stderr else ""
-                    pytest.fail(f"Azurite did not start: {detail}")
+                    raise RuntimeError(f"Azurite did not start: {detail}") from None
                 time.sleep(0.1)
         yield f"127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    try:
+        with azurite_server(tmp_path_factory.mktemp("azurite")) as endpoint:
+            yield endpoint
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def _filesystem(endpoint: str) -> pafs.AzureFileSystem:
