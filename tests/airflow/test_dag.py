@@ -145,3 +145,18 @@ def test_emr_steps_and_operators(dag) -> None:
     assert added.job_flow_id == "{{ params.emr_cluster_id }}"
     assert "emr_add_steps" in sensor.step_id
     assert type(dag.get_task("databricks_scan")).__name__ == "DatabricksSubmitRunOperator"
+
+
+def test_old_run_folders_are_pruned_never_the_state_or_the_current_run(tmp_path: Path) -> None:
+    from r2d2_dag import prune
+
+    runs = tmp_path / "runs"
+    for day in range(1, 11):
+        (runs / f"202603{day:02d}T000000_abcdef{day:02d}").mkdir(parents=True)
+    (tmp_path / "state").mkdir()
+    current = str(runs / "20260301T000000_abcdef01")  # the oldest name, but this run's: kept
+    removed = prune(str(tmp_path), 3, current)
+    assert len(removed) == 6 and current not in removed
+    assert sorted(p.name for p in runs.iterdir()) == ["20260301T000000_abcdef01", "20260308T000000_abcdef08",
+                                                      "20260309T000000_abcdef09", "20260310T000000_abcdef10"]
+    assert (tmp_path / "state").is_dir()
