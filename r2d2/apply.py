@@ -34,7 +34,7 @@ from r2d2 import __version__
 from r2d2.errors import R2D2Error, UsageError
 from r2d2.journal import JOURNAL, Journal, Record, TableState, fault
 from r2d2.storage import Lake, open_lake
-from r2d2.storage.paths import check_relative, is_uri, redact_uri
+from r2d2.storage.paths import check_relative, is_uri, lake_uri, location, redact_uri
 
 QUARANTINE = ".r2d2-quarantine"  # default: hidden inside the lake root (scans pass over it), same storage
 LOCK = "apply.lock"
@@ -331,8 +331,7 @@ def load_for_apply(plan_path: Path, quarantine: str | None, lake_check: str | No
     plan_sha = hashlib.sha256(raw).hexdigest()
     if plan.lake.startswith("catalog:"):
         raise UsageError("apply does not move catalog tables yet (plans do not delete them)")
-    if lake_check is not None and redact_uri(lake_check).rstrip("/") != plan.lake.rstrip("/") \
-            and os.path.abspath(lake_check) != plan.lake:
+    if lake_check is not None and location(lake_uri(lake_check)) != location(plan.lake):
         raise UsageError(f"plan {path} is for lake {plan.lake}, not {redact_uri(lake_check)}")
     scan_path = Path(plan.scan)
     if not scan_path.is_file():
