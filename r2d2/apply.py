@@ -363,7 +363,7 @@ def load_for_apply(plan_path: Path, quarantine: str | None, lake_check: str | No
         for table, given in ((d.table, d.table_version), (d.source, d.source_version)):
             recorded = tables[table].version
             if recorded is None:
-                raise UsageError(f"{where}: the scan recorded no version of {table} (a scan by r2d2 before 0.5, or "
+                raise UsageError(f"{where}: the scan recorded no version of {table} (a scan by an older r2d2, or "
                                  "a catalog table); scan and plan again")
             if given is not None and given != recorded:
                 raise UsageError(f"{where}: the plan's version of {table} is not the scan's (tampered plan?)")
@@ -395,16 +395,34 @@ def load_for_journal(given: Path) -> Setting:
     if begin is None:
         raise UsageError(f"journal {path} is empty: nothing was applied")
     try:
-        lake_uri, q, apply_id = str(begin.lake), str(begin.quarantine), str(begin.apply_id)  # type: ignore[attr-defined]
+        uri, q, apply_id = str(begin.lake), str(begin.quarantine), str(begin.apply_id)  # type: ignore[attr-defined]
         deletions = {d["table"]: d for d in begin.deletions}  # type: ignore[attr-defined]
         for d in deletions.values():
             check_relative(d["table"], "journal table id")
             check_relative(d["source"], "journal source id")
-    except (AttributeError, KeyError, TypeError) as exc:
-        raise UsageError(f"journal {path}: its begin record lacks {exc}") from exc
-    lake = open_lake(lake_uri)
+        if apply_id != str(begin.plan_sha256)[:16]:  # type: ignore[attr-defined]
+            raise ValueError("apply_id")
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"journal {path}: its begin record is not apply's ({exc})") from exc
+    lake = open_lake(uri)
     check_quarantine(lake, q, list(deletions))
-    return Setting(path.parent, journal, lake, q, apply_id, deletions)
+    setting = Setting(path.parent, journal, lake, q, apply_id, deletions)
+    _check_mirror(setting, path)
+    return setting
+
+
+def _check_mirror(setting: Setting, path: Path) -> None:
+    """The quarantine a journal names must hold that journal's mirror, beginning with the same
+    record: a journal edited to point elsewhere moves or deletes nothing."""
+    mirror = f"{setting.area}/{JOURNAL}"
+    try:
+        with setting.lake.fs.open_input_stream(mirror) as f:
+            first = f.read(1 << 20).split(b"\n", 1)[0]
+    except OSError:
+        first = b""
+    if first != path.read_bytes().split(b"\n", 1)[0]:
+        raise UsageError(f"journal {path} names the quarantine {setting.area}, which does not hold its mirror "
+                         f"({JOURNAL} with the same first record); nothing was changed")
 
 
 # ---------------------------------------------------------------- the commands

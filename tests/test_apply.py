@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -419,3 +420,23 @@ def test_a_delta_table_is_quarantined_whole_and_rebuilt_as_delta_after_a_purge(t
     assert main(["restore", str(out), "--execute", "--quiet"]) == 0
     back = DeltaTable(str(lake / "recent")).to_pyarrow_table()
     assert sorted(back.to_pylist(), key=lambda r: r["id"]) == base.slice(0, 50).to_pylist()
+
+
+def test_a_journal_pointing_at_another_quarantine_moves_nothing(planned: tuple[Path, Path], tmp_path: Path,
+                                                                 capsys) -> None:
+    lake, out = planned
+    assert main(["apply", str(out), "--execute", "--quiet"]) == 0
+    journal = out / "journal.jsonl"
+    good = journal.read_text()
+    decoy = tmp_path / "decoy"
+    shutil.copytree(lake / ".r2d2-quarantine", decoy)  # a look-alike without the mirror's first record
+    for mirror in decoy.rglob("journal.jsonl"):
+        mirror.write_text("{}\n")
+    journal.write_text(good.replace(str(lake / ".r2d2-quarantine"), str(decoy)))
+    before = snapshot(pafs.LocalFileSystem(), str(decoy))
+    for command in (["restore", str(out), "--execute"], ["purge", str(out), "--older-than", "0", "--execute"]):
+        assert main(command) == 2
+        assert "does not hold its mirror" in capsys.readouterr().err
+    assert snapshot(pafs.LocalFileSystem(), str(decoy)) == before
+    journal.write_text(good)
+    assert main(["restore", str(out), "--execute", "--quiet"]) == 0
