@@ -113,7 +113,11 @@ class Mover:
             return False
         self.hns = True
         fault(f"{self.point}.moved")
-        self.check(dst, files, hashes=False)
+        try:
+            self.check(dst, files, hashes=False)
+        except ApplyError:  # a writer added or changed a file since the manifest: put it all back
+            self.fs.move(dst, src)
+            raise
         return True
 
     def _rename(self, src: str, dst: str, files: list[dict[str, Any]]) -> None:
@@ -125,11 +129,17 @@ class Mover:
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             fault(f"{self.point}.rename")
             os.rename(src, dst)
-        elif here and there:
+            fault(f"{self.point}.moved")
+            try:
+                self.check(dst, files, hashes=False)
+            except ApplyError:  # a writer added or changed a file since the manifest: put it all back
+                os.rename(dst, src)
+                raise
+            return
+        if here and there:
             raise ApplyError(f"both {src} and {dst} exist; move one of them away and run again")
-        elif not there:
+        if not there:
             raise ApplyError(f"neither {src} nor {dst} exists: the table's files are gone")
-        fault(f"{self.point}.moved")
         self.check(dst, files, hashes=False)
 
     def _copy(self, src: str, dst: str, files: list[dict[str, Any]]) -> None:

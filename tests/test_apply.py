@@ -440,3 +440,23 @@ def test_a_journal_pointing_at_another_quarantine_moves_nothing(planned: tuple[P
     assert snapshot(pafs.LocalFileSystem(), str(decoy)) == before
     journal.write_text(good)
     assert main(["restore", str(out), "--execute", "--quiet"]) == 0
+
+
+def test_a_file_written_while_a_table_moves_puts_the_table_back(planned: tuple[Path, Path], monkeypatch,
+                                                                capsys) -> None:
+    import r2d2.apply as apply
+
+    lake, out = planned
+    real_fault = apply.fault
+
+    def writer(point: str) -> None:  # a concurrent writer, between the manifest and the rename
+        if point == "apply.rename" and not (lake / "sales/all/part-late.parquet").exists():
+            write_table(lake, "sales/all", pa.table({"id": [7], "name": ["n7"]}), name="part-late.parquet")
+        real_fault(point)
+
+    monkeypatch.setattr(apply, "fault", writer)
+    assert main(["apply", str(out), "--execute"]) == 1
+    assert "part-late.parquet" in capsys.readouterr().out
+    assert states(out)["sales/all"] == "failed"
+    assert sorted(p.name for p in (lake / "sales/all").iterdir()) == ["part-00000.parquet", "part-late.parquet"]
+    assert not any((lake / ".r2d2-quarantine").rglob("sales/all/*"))
