@@ -63,7 +63,8 @@ def sha256_file(fs: pafs.FileSystem, path: str) -> str:
 
 def manifest(lake: Lake, folder: str) -> list[dict[str, Any]]:
     """Every file under a table folder with its size and SHA-256 (what restore must bring back)."""
-    return [{"path": e.name, "size": e.size, "sha256": sha256_file(lake.fs, e.path)} for e in lake.walk(folder)]
+    return [{"path": e.name, "size": e.size, "sha256": sha256_file(lake.fs, e.path), "mtime_ns": e.mtime_ns}
+            for e in lake.walk(folder)]
 
 
 def _exists(fs: pafs.FileSystem, path: str) -> pafs.FileType:
@@ -156,12 +157,20 @@ class Mover:
                 self.fs.delete_file(d)
                 raise ApplyError(f"the copy of {s} at {d} does not match the original (SHA-256); nothing removed")
         fault(f"{self.point}.moved")
-        known = {f["path"] for f in files}
-        if _exists(self.fs, src) == pafs.FileType.Directory:
-            extra = [e.name for e in self.lake.walk(src) if e.name not in known]
+        known = {f["path"]: f for f in files}
+        if _exists(self.fs, src) == pafs.FileType.Directory:  # the last look before the originals go
+            now = self.lake.walk(src)
+            extra = [e.name for e in now if e.name not in known]
             if extra:
                 raise ApplyError(f"{len(extra)} file(s) appeared in {src} while it was moved (e.g. {extra[0]}); "
                                  "the originals are left in place")
+            # the recorded times are the lake's files' (apply moves those; a restore's source is copies)
+            times = self.point == "apply"
+            changed = [e.name for e in now if known[e.name]["size"] != e.size
+                       or (times and known[e.name].get("mtime_ns") not in (None, e.mtime_ns))]
+            if changed:
+                raise ApplyError(f"{changed[0]} in {src} was rewritten while the table was moved; the originals are "
+                                 "left in place")
         for f in files:
             s = f"{src}/{f['path']}"
             if _exists(self.fs, s) == pafs.FileType.File:

@@ -38,6 +38,7 @@ class FileEntry(BaseModel):
     path: str = Field(min_length=1)
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    mtime_ns: int | None = None  # as listed when hashed: a change before the originals go stops the move
 
 
 class Record(BaseModel):
