@@ -5,8 +5,9 @@ takes at most 10% of the full scan's time and reads at most 5% of its bytes, wit
     python -m benchmarks.incremental_bench [--lake generated|real] [--tables N] [--changed 0.01]
 
 The lake is scan_bench's generated one (2,000 tables of a few KB: fixed costs such as writing
-containment.json dominate both scans) or its real-shaped one (800 tables, KB to MB: reading
-dominates, as on real lakes), copied, so the cached copy stays as built. Changes
+containment.json dominate both scans), its real-shaped one (800 tables, KB to MB), or `mixed`: the
+real-shaped one with the TPC-H SF 1 lake beside it for the large end (hundreds of MB per table, as
+issue 13 defines the benchmark lake). Lakes are copied, so the cached copies stay as built. Changes
 rotate over the kinds that matter: an appended file (a duplicated row), a rewrite in another row
 order, a rewrite with one cell changed, a deleted table, a new table (a subset of another), and an
 added column.
@@ -92,26 +93,35 @@ def timed_scan(lake: Path, out: Path, **options) -> tuple[float, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lake", choices=["generated", "real"], default="generated")
+    parser.add_argument("--lake", choices=["generated", "real", "mixed"], default="generated")
     parser.add_argument("--tables", type=int, help="tables in the lake (default: 2000 generated, 800 real)")
     parser.add_argument("--changed", type=float, default=0.01, help="share of the tables changed")
     parser.add_argument("--workdir", type=Path, default=Path(".bench"))
     args = parser.parse_args(argv)
-    if args.lake == "real":
+    sources = {}
+    if args.lake in ("real", "mixed"):
         from benchmarks.reallake import build_real_lake
 
         tables = args.tables or 800
-        source = cached_lake(args.workdir / f"real-{tables}", lambda root: build_real_lake(
+        sources["real"] = cached_lake(args.workdir / f"real-{tables}", lambda root: build_real_lake(
             root, n_tables=tables, cache=args.workdir / "packages"))
-    else:
+    if args.lake == "mixed":
+        from benchmarks.lakegen import build_tpch_lake
+
+        sources["tpch"] = cached_lake(args.workdir / "tpch-sf1", lambda root: build_tpch_lake(root, scale=1.0))
+    if args.lake == "generated":
         tables = args.tables or 2000
-        source = cached_lake(args.workdir / f"generated-{tables}",
-                             lambda root: build_lake(root, n_tables=tables, seed=0, with_delta=True))
+        sources["generated"] = cached_lake(args.workdir / f"generated-{tables}",
+                                           lambda root: build_lake(root, n_tables=tables, seed=0, with_delta=True))
     work = args.workdir / "incremental"
     if work.exists():
         shutil.rmtree(work)
     lake = work / "lake"
-    shutil.copytree(source, lake)
+    if len(sources) == 1:
+        shutil.copytree(next(iter(sources.values())), lake)
+    else:
+        for name, source in sources.items():
+            shutil.copytree(source, lake / name, ignore=shutil.ignore_patterns("_manifest.json", ".built"))
     first_s, first = timed_scan(lake, work / "out")
     changes = change(lake, args.changed, seed=1)
     full_s, full = timed_scan(lake, work / "full", full=True)
