@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -455,6 +456,13 @@ class Line:
     bytes: int = 0
 
 
+def _bar(items: list[Any], desc: str, enabled: bool) -> Any:
+    """A progress bar over the tables on stderr (hashing and moving terabytes takes a while)."""
+    from tqdm import tqdm
+
+    return tqdm(items, desc=f"{desc:<8}", unit="table", file=sys.stderr, leave=False, disable=not enabled)
+
+
 def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":
@@ -508,7 +516,7 @@ def finish_open(setting: Setting, states: dict[str, TableState]) -> list[Line]:
 
 
 def apply_plan(plan_path: Path, execute: bool, quarantine: str | None = None,
-               lake_check: str | None = None) -> tuple[list[Line], Setting]:
+               lake_check: str | None = None, progress: bool = False) -> tuple[list[Line], Setting]:
     """Dry run (execute=False): what would move. Execute: move each deletion into the quarantine."""
     path = plan_file(plan_path)
     setting = load_for_apply(path, quarantine, lake_check)
@@ -521,14 +529,14 @@ def apply_plan(plan_path: Path, execute: bool, quarantine: str | None = None,
         setting.journal.append("run", command="apply")
         _copy_plan_files(setting)
         lines = finish_open(setting, setting.journal.states())
-        lines += _apply_lines(setting, dry=False)
+        lines += _apply_lines(setting, dry=False, progress=progress)
     return lines, setting
 
 
-def _apply_lines(setting: Setting, dry: bool) -> list[Line]:
+def _apply_lines(setting: Setting, dry: bool, progress: bool = False) -> list[Line]:
     states = setting.journal.states()
     lines = []
-    for table, d in sorted(setting.deletions.items()):
+    for table, d in _bar(sorted(setting.deletions.items()), "apply", progress):
         s = states.get(table, TableState(table))
         if s.state in ("quarantined", "purged"):
             lines.append(Line(table, s.state, f"since {s.since}"))
@@ -602,7 +610,7 @@ def _restore_files(setting: Setting, table: str, files: list[dict[str, Any]], ha
     mover.check(setting.location(table), files, hashes=hashes)
 
 
-def restore(given: Path, tables: list[str], execute: bool) -> tuple[list[Line], Setting]:
+def restore(given: Path, tables: list[str], execute: bool, progress: bool = False) -> tuple[list[Line], Setting]:
     """Put quarantined tables back (all, or those named); purged ones are rebuilt from their recipe."""
     setting = load_for_journal(given)
     unknown = [t for t in tables if t not in setting.deletions]
@@ -616,13 +624,13 @@ def restore(given: Path, tables: list[str], execute: bool) -> tuple[list[Line], 
         setting.journal.mirror = _mirror(setting.lake, setting.area)
         setting.journal.append("run", command="restore", tables=tables)
         lines = finish_open(setting, setting.journal.states())
-        lines += _restore_lines(setting, tables, dry=False)
+        lines += _restore_lines(setting, tables, dry=False, progress=progress)
     return lines, setting
 
 
-def _restore_lines(setting: Setting, only: list[str], dry: bool) -> list[Line]:
+def _restore_lines(setting: Setting, only: list[str], dry: bool, progress: bool = False) -> list[Line]:
     lines = []
-    for table, s in sorted(setting.journal.states().items()):
+    for table, s in _bar(sorted(setting.journal.states().items()), "restore", progress):
         if only and table not in only:
             continue
         if s.open is not None:
@@ -771,7 +779,7 @@ def _purge_files(setting: Setting, table: str, files: list[dict[str, Any]]) -> N
 
 
 def purge(given: Path, older_than_days: float, execute: bool,
-          clock: dt.datetime | None = None) -> tuple[list[Line], Setting]:
+          clock: dt.datetime | None = None, progress: bool = False) -> tuple[list[Line], Setting]:
     """Delete quarantined tables quarantined more than `older_than_days` ago, each only after a
     rebuild from its source reproduces the quarantined rows."""
     if older_than_days < 0:
@@ -784,14 +792,15 @@ def purge(given: Path, older_than_days: float, execute: bool,
         setting.journal.mirror = _mirror(setting.lake, setting.area)
         setting.journal.append("run", command="purge", older_than_days=older_than_days)
         lines = finish_open(setting, setting.journal.states())
-        lines += _purge_lines(setting, older_than_days, clock, dry=False)
+        lines += _purge_lines(setting, older_than_days, clock, dry=False, progress=progress)
     return lines, setting
 
 
-def _purge_lines(setting: Setting, days: float, clock: dt.datetime | None, dry: bool) -> list[Line]:
+def _purge_lines(setting: Setting, days: float, clock: dt.datetime | None, dry: bool,
+                 progress: bool = False) -> list[Line]:
     now_at = clock or dt.datetime.now(dt.timezone.utc)
     lines = []
-    for table, s in sorted(setting.journal.states().items()):
+    for table, s in _bar(sorted(setting.journal.states().items()), "purge", progress):
         if s.state != "quarantined" or s.open is not None:
             continue
         age = now_at - dt.datetime.fromisoformat(str(s.since))

@@ -302,12 +302,13 @@ def _rebuild(args: argparse.Namespace) -> int:
 def _reclaim(command: str, args: argparse.Namespace) -> int:
     from r2d2 import apply
 
+    bars = args.execute and not args.quiet and sys.stderr.isatty()
     if command == "apply":
-        lines, setting = apply.apply_plan(args.plan, args.execute, args.quarantine, args.lake)
+        lines, setting = apply.apply_plan(args.plan, args.execute, args.quarantine, args.lake, progress=bars)
     elif command == "restore":
-        lines, setting = apply.restore(args.plan, args.tables, args.execute)
+        lines, setting = apply.restore(args.plan, args.tables, args.execute, progress=bars)
     else:
-        lines, setting = apply.purge(args.plan, args.older_than, args.execute)
+        lines, setting = apply.purge(args.plan, args.older_than, args.execute, progress=bars)
     if args.execute and (setting.folder / "plan.json").is_file():
         from r2d2.report import write_report
 
