@@ -58,6 +58,8 @@ demo: setup ## build a ~300-table lake from real public data, scan it, plan dele
 	@echo "containment: $(DEMO)/out/containment.json (schema graph with verdicts: $(DEMO)/out/containment.graphml)"
 	@echo "plan:        $(DEMO)/out/plan.json  (try: $(BIN)/r2d2 rebuild $(DEMO)/out/plan.json TABLE_ID --out $(DEMO)/restored)"
 	@echo "report:      $(DEMO)/out/report.html  (and report.md)"
+	@echo "reclaim:     $(BIN)/r2d2 apply $(DEMO)/out   (a dry run; --execute moves the tables into a quarantine)"
+	@echo "notebook:    notebooks/review.ipynb  (R2D2_OUT=$(DEMO)/out)"
 
 spark-demo: setup ## scan the demo lake with spark-submit --master local[2] (the Spark engine, Spark's readers)
 	@[ -d $(DEMO)/lake ] || $(BIN)/python -m benchmarks.lakegen $(DEMO)/lake --tables 300 --seed 0 --bad
