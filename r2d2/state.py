@@ -42,6 +42,9 @@ from r2d2.storage.paths import check_relative, is_uri, redact_uri
 
 STATE = "r2d2-state.json.gz"
 FORMAT = 1
+# Bump whenever what makes a verdict changes (DESIGN §2 equality, the canonical encoding, a stage's
+# rules): verdicts of states written under other rules are not carried over, whatever the version.
+VERDICT_RULES = 1
 
 
 class _Unstorable(Exception):
@@ -165,6 +168,7 @@ _STATUSES = {"contained", "not_contained", "unknown"}
 class _StateDoc(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     format: int
+    rules: int = 0
     r2d2: str
     lake: str
     semantics: str
@@ -236,20 +240,21 @@ def load_state(out: Path | str, lake_uri: str, semantics: str, engine: str, warn
         warnings.append(f"the state {redact_uri(path)} is unreadable ({problem[:200]}): a full scan replaces it")
         return None
     if doc.lake != lake_uri:  # its containment.json is overwritten too: the state goes with it
-        warnings.append(f"the state in {redact_uri(str(out))} is of lake {doc.lake}, not this one: "
+        warnings.append(f"the state in {redact_uri(str(out))} is of lake {doc.lake[:200]!r}, not this one: "
                         "a full scan replaces it")
         return None
-    if doc.format != FORMAT or doc.r2d2 != __version__:
-        warnings.append(f"the state in {redact_uri(str(out))} was written by r2d2 {doc.r2d2} (format {doc.format}); "
-                        f"this is {__version__}: a full scan replaces it")
+    if doc.format != FORMAT or doc.r2d2 != __version__ or doc.rules != VERDICT_RULES:
+        warnings.append(f"the state in {redact_uri(str(out))} was written by r2d2 {doc.r2d2[:40]!r} (format "
+                        f"{doc.format}, verdict rules {doc.rules}); this is {__version__} (rules {VERDICT_RULES}): "
+                        "a full scan replaces it")
         return None
     if doc.engine != engine:
-        warnings.append(f"the state in {redact_uri(str(out))} was written by the {doc.engine} engine, not {engine}: "
-                        "a full scan replaces it")
+        warnings.append(f"the state in {redact_uri(str(out))} was written by the {doc.engine[:40]!r} engine, "
+                        f"not {engine}: a full scan replaces it")
         return None
     if doc.semantics != semantics:
-        warnings.append(f"the state in {redact_uri(str(out))} is for {doc.semantics} semantics, not {semantics}: "
-                        "a full scan replaces it")
+        warnings.append(f"the state in {redact_uri(str(out))} is for {doc.semantics[:20]!r} semantics, "
+                        f"not {semantics}: a full scan replaces it")
         return None
     profiles: dict[str, TableProfile] = {}
     stored: dict[str, dict[str, Any]] = {}
@@ -278,7 +283,8 @@ def save_state(out: Path | str, lake_uri: str, semantics: str, engine: str, run:
         return (previous.stored_form(p) if previous else None) or profile_json(p)
 
     doc = {
-        "format": FORMAT, "r2d2": __version__, "lake": lake_uri, "semantics": semantics, "engine": engine, "run": run,
+        "format": FORMAT, "rules": VERDICT_RULES, "r2d2": __version__, "lake": lake_uri, "semantics": semantics,
+        "engine": engine, "run": run,
         "tables": [j for j in (stored(p) for p in sorted(tables, key=lambda t: t.id)) if j is not None],
         "edges": [{"parent": e.parent, "child": e.child, "status": e.status, "stage": e.stage, "reason": e.reason,
                    "run": e.run or run} for e in sorted(edges, key=lambda e: (e.parent, e.child))],

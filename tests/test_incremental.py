@@ -201,10 +201,11 @@ def test_a_state_that_must_not_be_trusted(lake: Path, tmp_path: Path, capsys) ->
         state.write_bytes(gzip.compress(json.dumps(edited).encode()))
 
     # another lake, r2d2 version, semantics or engine, or a corrupt file: a full scan, with a warning
-    for change, words in ((lambda d: d.update(lake="/elsewhere"), "of lake /elsewhere"),
-                          (lambda d: d.update(r2d2="0.0.1"), "written by r2d2 0.0.1"),
-                          (lambda d: d.update(semantics="set"), "set semantics"),
-                          (lambda d: d.update(engine="spark/spark"), "spark/spark engine"),
+    for change, words in ((lambda d: d.update(lake="/elsewhere"), "of lake '/elsewhere'"),
+                          (lambda d: d.update(r2d2="0.0.1"), "written by r2d2 '0.0.1'"),
+                          (lambda d: d.update(rules=0), "verdict rules 0"),
+                          (lambda d: d.update(semantics="set"), "'set' semantics"),
+                          (lambda d: d.update(engine="spark/spark"), "'spark/spark' engine"),
                           (lambda d: d["tables"][0].update(schema="!!"), "profiled again"),
                           (lambda d: [t["stats"].update({k: [{"i": "x"}, None, 1, 1, 1, 1] for k in t["stats"]})
                                       for t in d["tables"]], "statistics of"),
