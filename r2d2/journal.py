@@ -106,6 +106,22 @@ class Journal:
             raise UsageError(f"journal {path} does not start with its plan (a `begin` record)")
         return cls(path, records)
 
+    def _drop_torn_tail(self) -> None:
+        """A record torn by a crash (no newline at the end) would swallow the next one: cut it off
+        before appending (load() has already left it out)."""
+        with open(self.path, "rb+") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return
+            handle.seek(0)
+            data = handle.read()
+            handle.truncate(data.rfind(b"\n") + 1)
+            handle.flush()
+            os.fsync(handle.fileno())
+
     @property
     def begin(self) -> Record | None:
         return self.records[0] if self.records else None
@@ -116,6 +132,8 @@ class Journal:
         record = Record.model_validate({"seq": len(self.records), "at": now(), "event": event, **fields})
         line = json.dumps(record.model_dump(exclude_none=True), ensure_ascii=False, separators=(",", ":")) + "\n"
         new = not self.path.exists()
+        if not new:
+            self._drop_torn_tail()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line.encode("utf-8"))

@@ -257,6 +257,10 @@ def test_a_torn_or_forged_journal(planned: tuple[Path, Path], capsys) -> None:
     good = journal.read_bytes()
     journal.write_bytes(good + b'{"seq": 99, "at": "x", "ev')  # torn while written: dropped
     assert states(out) == dict.fromkeys(DELETED, "quarantined")
+    assert main(["restore", str(out), "sales/some", "--execute", "--quiet"]) == 0  # appends after the cut
+    assert journal.read_bytes().startswith(good) and states(out)["sales/some"] == "restored"
+    assert main(["apply", str(out), "--execute", "--quiet"]) == 0
+    good = journal.read_bytes()
     journal.write_bytes(good.replace(b'"event":"done"', b'"event":"erase"', 1))
     assert main(["restore", str(out), "--execute"]) == 2
     assert "not a valid record" in capsys.readouterr().err
