@@ -190,15 +190,7 @@ def _fingerprint_batches(lake: Lake, keys: Keys, shared: Any
                 parts = [fingerprint_rows(batch, types, specs, keys)
                          for batch in iter_table_batches(lake, profile, columns, fragments)]
                 if parts:
-                    counted = pa.concat_tables(parts).group_by(["k", "a", "b"], use_threads=False).aggregate(
-                        [([], "count_all")])
-                    n = counted.num_rows
-                    yield pa.record_batch({
-                        "t": pa.array(np.full(n, number, np.int32)), "k": counted.column("k").combine_chunks(),
-                        # Spark has no unsigned longs: the same 64 bits, signed
-                        "a": pa.array(counted.column("a").to_numpy().view(np.int64)),
-                        "b": pa.array(counted.column("b").to_numpy().view(np.int64)),
-                        "cnt": counted.column("count_all").combine_chunks(), "note": pa.nulls(n, pa.string())})
+                    yield _counted(number, pa.concat_tables(parts))
             except Exception as exc:  # reported per table, never fatal
                 problem = exc if isinstance(exc, R2D2Error) else EngineError(
                     f"cannot compare values of {profile.id}: {exc}")
@@ -238,14 +230,20 @@ def _fingerprint_part(number: int, batch: pa.RecordBatch, table_types: list[pa.D
     types = [_hash_type(c.type, table_types[i]) for i, c in enumerate(columns)]
     data = pa.record_batch([engine_array(c, t) for c, t in zip(columns, types)],
                            names=[f"c{i}" for i in range(len(columns))])
-    counted = fingerprint_rows(data, types, specs, keys).group_by(["k", "a", "b"], use_threads=False).aggregate(
-        [([], "count_all")])
+    return _counted(number, fingerprint_rows(data, types, specs, keys))
+
+
+def _counted(number: int, fingerprints: pa.Table) -> pa.RecordBatch:
+    """Table `number`'s row fingerprints (k, a, b) grouped with their counts, as the rows the
+    fingerprint jobs return to the driver."""
+    counted = fingerprints.group_by(["k", "a", "b"], use_threads=False).aggregate([([], "count_all")])
     n = counted.num_rows
     return pa.record_batch({
-                "t": pa.array(np.full(n, number, np.int32)), "k": counted.column("k").combine_chunks(),
-                "a": pa.array(counted.column("a").to_numpy().view(np.int64)),
-                "b": pa.array(counted.column("b").to_numpy().view(np.int64)),
-                "cnt": counted.column("count_all").combine_chunks(), "note": pa.nulls(n, pa.string())})
+        "t": pa.array(np.full(n, number, np.int32)), "k": counted.column("k").combine_chunks(),
+        # Spark has no unsigned longs: the same 64 bits, signed
+        "a": pa.array(counted.column("a").to_numpy().view(np.int64)),
+        "b": pa.array(counted.column("b").to_numpy().view(np.int64)),
+        "cnt": counted.column("count_all").combine_chunks(), "note": pa.nulls(n, pa.string())})
 
 
 def _hash_type(spark_type: pa.DataType, table_type: pa.DataType) -> pa.DataType:
