@@ -33,7 +33,7 @@ import pyarrow.fs as pafs
 
 from r2d2 import __version__
 from r2d2.errors import R2D2Error, UsageError
-from r2d2.journal import JOURNAL, Journal, Record, TableState, fault
+from r2d2.journal import JOURNAL, Journal, TableState, fault
 from r2d2.storage import Lake, open_lake
 from r2d2.storage.paths import check_relative, is_uri, lake_uri, location, redact_uri
 
@@ -463,14 +463,6 @@ def _bar(items: list[Any], desc: str, enabled: bool) -> Any:
     return tqdm(items, desc=f"{desc:<8}", unit="table", file=sys.stderr, leave=False, disable=not enabled)
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
-    return str(n)
-
-
 def _begin(setting: Setting, plan_path: Path) -> None:
     if setting.journal.begin is not None:
         return
@@ -834,18 +826,20 @@ def _purge_lines(setting: Setting, days: float, clock: dt.datetime | None, dry: 
 
 
 def summary(command: str, lines: list[Line], setting: Setting, execute: bool) -> str:
+    from r2d2.report import size as human
+
     out = []
     width = max((len(line.table) for line in lines), default=10)
     for line in lines:
-        size = f" ({_size(line.bytes)})" if line.bytes else ""
+        size = f" ({human(line.bytes)})" if line.bytes else ""
         out.append(f"  {line.verb:<17} {line.table:<{width}}  {line.detail}{size}")
     moved = [line for line in lines if line.verb in MOVED]
     total = sum(line.bytes for line in moved)
     head = {"apply": "frees", "restore": "puts back", "purge": "deletes"}[command]
     if execute:
-        out.append(f"r2d2 {command}: {len(moved)} table(s), {_size(total)}; journal {setting.journal.path}")
+        out.append(f"r2d2 {command}: {len(moved)} table(s), {human(total)}; journal {setting.journal.path}")
     else:
-        out.append(f"r2d2 {command} (dry run): {head} {_size(total)} in {len(moved)} table(s); nothing was changed. "
+        out.append(f"r2d2 {command} (dry run): {head} {human(total)} in {len(moved)} table(s); nothing was changed. "
                    f"Run again with --execute to do it.")
     if not lines:
         out.insert(0, "  nothing to do")
@@ -856,6 +850,3 @@ def states_for_report(folder: Path) -> dict[str, TableState]:
     """What the journal in a plan folder says of each table (empty when nothing was applied)."""
     path = folder / JOURNAL
     return Journal.load(path).states() if path.exists() else {}
-
-
-__all__ = ["apply_plan", "restore", "purge", "summary", "states_for_report", "Record"]

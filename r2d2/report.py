@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import math
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,18 +108,38 @@ def gather_facts(scan: dict[str, Any], plan: dict[str, Any] | None) -> Facts:
         by_child[e["child"]].append(e)
     for tid, t in sorted(tables.items()):
         facts.tables.append(explain_table(t, deletions, sources, not_deleted, by_child[tid]))
-    by_folder: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-    for d in deletions.values():
-        folder = d["table"].split("/")[0] if "/" in d["table"] else "(top level)"
-        by_folder[folder][0] += d["saved_bytes"]
-        by_folder[folder][1] += d["saved_per_month"]
-    facts.folders = sorted(((f, int(b), m) for f, (b, m) in by_folder.items()), key=lambda x: -x[1])
-    for e in contained:
-        facts.graph.add_edge(e["parent"], e["child"], used=deletions.get(e["child"], {}).get("source") == e["parent"])
-    for node in facts.graph:
-        facts.graph.nodes[node]["role"] = ("deleted" if node in deletions else "source" if node in sources else "kept")
-        facts.graph.nodes[node]["bytes"] = tables[node]["bytes"]
+    facts.folders = savings_by(deletions.values(), top_folder)
+    facts.graph = containment_graph(scan, deletions)
     return facts
+
+
+def top_folder(table_id: str) -> str:
+    return table_id.split("/")[0] if "/" in table_id else "(top level)"
+
+
+def savings_by(deletions: Iterable[dict[str, Any]], key: Callable[[str], str]) -> list[tuple[str, int, float]]:
+    """(key of the deleted table, bytes freed, dollars saved per month), the most bytes first."""
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    for d in deletions:
+        totals[key(d["table"])][0] += d["saved_bytes"]
+        totals[key(d["table"])][1] += d["saved_per_month"]
+    return sorted(((k, int(b), m) for k, (b, m) in totals.items()), key=lambda x: (-x[1], x[0]))
+
+
+def containment_graph(scan: dict[str, Any], deletions: dict[str, dict[str, Any]]) -> nx.DiGraph:
+    """Contained edges, parent -> child (each with its stage, reason, and whether the plan rebuilds
+    the child from that parent); nodes carry bytes and a role: deleted, source or kept."""
+    tables = {t["id"]: t for t in scan["tables"]}
+    sources = {d["source"] for d in deletions.values()}
+    graph = nx.DiGraph()
+    for e in scan["edges"]:
+        if e["status"] == CONTAINED:
+            graph.add_edge(e["parent"], e["child"], stage=e["stage"], reason=e["reason"],
+                           used=deletions.get(e["child"], {}).get("source") == e["parent"])
+    for node in graph:
+        graph.nodes[node]["role"] = "deleted" if node in deletions else "source" if node in sources else "kept"
+        graph.nodes[node]["bytes"] = tables[node]["bytes"]
+    return graph
 
 
 def explain_table(t: dict[str, Any], deletions: dict[str, Any], sources: dict[str, list[str]],

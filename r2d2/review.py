@@ -12,7 +12,6 @@ budgets. No pandas or plotting here (the core install has neither); notebooks ch
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,17 +46,9 @@ class Review:
 
     def graph(self) -> nx.DiGraph:
         """Contained edges, parent -> child; nodes carry bytes and a role (deleted, source, kept)."""
-        deletions = self.deletions
-        sources = {d["source"] for d in deletions.values()}
-        graph = nx.DiGraph()
-        for e in self.scan["edges"]:
-            if e["status"] == CONTAINED:
-                used = deletions.get(e["child"], {}).get("source") == e["parent"]
-                graph.add_edge(e["parent"], e["child"], stage=e["stage"], reason=e["reason"], used=used)
-        for node in graph:
-            graph.nodes[node]["bytes"] = self.tables[node]["bytes"]
-            graph.nodes[node]["role"] = "deleted" if node in deletions else "source" if node in sources else "kept"
-        return graph
+        from r2d2.report import containment_graph
+
+        return containment_graph(self.scan, self.deletions)
 
     def families(self) -> list[set[str]]:
         """Groups of tables linked by containment, the most bytes first."""
@@ -67,16 +58,12 @@ class Review:
 
     def savings(self, by: str = "folder") -> list[tuple[str, int, float]]:
         """(folder or tier, bytes freed, dollars saved per month) of the plan's deletions, largest first."""
+        from r2d2.report import savings_by, top_folder
+
         if by not in ("folder", "tier"):
             raise ValueError("savings by 'folder' or 'tier'")
         tiers = {t["id"]: t.get("tier", "hot") for t in (self.plan or {}).get("tables", [])}
-        totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-        for d in self.deletions.values():
-            key = (d["table"].split("/")[0] if "/" in d["table"] else "(top level)") if by == "folder" \
-                else tiers.get(d["table"], "hot")
-            totals[key][0] += d["saved_bytes"]
-            totals[key][1] += d["saved_per_month"]
-        return sorted(((k, int(b), m) for k, (b, m) in totals.items()), key=lambda x: (-x[1], x[0]))
+        return savings_by(self.deletions.values(), top_folder if by == "folder" else lambda t: tiers.get(t, "hot"))
 
     def evidence(self, table: str) -> dict[str, Any]:
         """Everything that says whether `table` may go: the deletion and its recipe, the verdict of
