@@ -34,7 +34,7 @@ import pyarrow.fs as pafs
 from r2d2 import __version__
 from r2d2.errors import R2D2Error, UsageError
 from r2d2.journal import JOURNAL, Journal, TableState, fault
-from r2d2.storage import Lake, open_lake
+from r2d2.storage import Entry, Lake, open_lake
 from r2d2.storage.paths import check_relative, is_uri, lake_uri, location, redact_uri
 
 QUARANTINE = ".r2d2-quarantine"  # default: hidden inside the lake root (scans pass over it), same storage
@@ -62,10 +62,11 @@ def sha256_file(fs: pafs.FileSystem, path: str) -> str:
     return digest.hexdigest()
 
 
-def manifest(lake: Lake, folder: str) -> list[dict[str, Any]]:
-    """Every file under a table folder with its size and SHA-256 (what restore must bring back)."""
+def manifest(lake: Lake, files: list[Entry]) -> list[dict[str, Any]]:
+    """Each file of a table folder (as Lake.listing gives them) with its size, time and SHA-256:
+    what restore must bring back."""
     return [{"path": e.name, "size": e.size, "sha256": sha256_file(lake.fs, e.path), "mtime_ns": e.mtime_ns}
-            for e in lake.walk(folder)]
+            for e in files]
 
 
 def _exists(fs: pafs.FileSystem, path: str) -> pafs.FileType:
@@ -536,20 +537,19 @@ def _apply_lines(setting: Setting, dry: bool, progress: bool = False) -> list[Li
         if s.open is not None:
             lines.append(Line(table, "unfinished", f"{s.open.action} cut short; `apply --execute` finishes it"))
             continue
-        changed = _changed(setting, table, d)
+        changed, found = _changed(setting, table, d)
         if changed:
             lines.append(Line(table, "skip", changed))
             if not dry:
                 setting.journal.append("skip", table=table, action="quarantine", reason=changed)
             continue
         src, dst = setting.location(table), setting.quarantined(table)
-        found = setting.lake.walk(src)
         size = sum(e.size for e in found)
         if dry:
             lines.append(Line(table, "would quarantine", f"{len(found)} files -> {dst}", size))
             continue
         try:
-            files = manifest(setting.lake, src)
+            files = manifest(setting.lake, found)
             if setting.lake.version(src) != d["table_version"]:
                 raise ApplyError("it changed while being hashed")
         except (OSError, ApplyError) as exc:
@@ -578,20 +578,23 @@ def _apply_lines(setting: Setting, dry: bool, progress: bool = False) -> list[Li
     return lines
 
 
-def _changed(setting: Setting, table: str, d: dict[str, Any]) -> str | None:
-    """Why the table or its source is not as the scan saw it, or None."""
+def _changed(setting: Setting, table: str, d: dict[str, Any]) -> tuple[str | None, list[Entry]]:
+    """Why the table or its source is not as the scan saw it (None when both are), and the table's
+    files as just listed."""
+    files: list[Entry] = []
     for name, want, role in ((table, d["table_version"], "the table"),
                              (d["source"], d["source_version"], "its source")):
         loc = setting.location(name)
         try:
             if _exists(setting.lake.fs, loc) != pafs.FileType.Directory:
-                return f"{role} {name} is gone"
-            now_version = setting.lake.version(loc)
+                return f"{role} {name} is gone", files
+            now_version, listed = setting.lake.listing(loc)
         except OSError as exc:
-            return f"cannot list {role} {name}: {exc}"
+            return f"cannot list {role} {name}: {exc}", files
         if now_version != want:
-            return f"{role} {name} changed since the scan (version {want} -> {now_version})"
-    return None
+            return f"{role} {name} changed since the scan (version {want} -> {now_version})", files
+        files = files or listed
+    return None, files
 
 
 def _restore_files(setting: Setting, table: str, files: list[dict[str, Any]], hashes: bool) -> None:
