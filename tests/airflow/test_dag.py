@@ -160,3 +160,19 @@ def test_old_run_folders_are_pruned_never_the_state_or_the_current_run(tmp_path:
     assert sorted(p.name for p in runs.iterdir()) == ["20260301T000000_abcdef01", "20260308T000000_abcdef08",
                                                       "20260309T000000_abcdef09", "20260310T000000_abcdef10"]
     assert (tmp_path / "state").is_dir()
+
+
+def test_the_approval_form_shows_the_report_and_the_count(dag) -> None:
+    """The human-in-the-loop step itself waits for a person (not run here); its form is rendered
+    from the publish task's XCom, which this checks."""
+    class TaskInstance:
+        def xcom_pull(self, task_ids: str) -> dict:
+            assert task_ids == "publish"
+            return {"report": "/r2d2/runs/x/plan/report.html", "tables_to_delete": 12}
+
+    approve = dag.get_task("approve")
+    context = {"run_id": "scheduled__2026-03-01", "ti": TaskInstance()}
+    assert approve.render_template(approve.subject, context) == \
+        "r2d2: reclaim the storage of run scheduled__2026-03-01?"
+    body = approve.render_template(approve.body, context)
+    assert "/r2d2/runs/x/plan/report.html" in body and "Tables to delete: 12." in body
