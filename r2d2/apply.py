@@ -21,7 +21,6 @@ import datetime as dt
 import hashlib
 import os
 import socket
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -457,11 +456,15 @@ class Line:
     bytes: int = 0
 
 
-def _bar(items: list[Any], desc: str, enabled: bool) -> Any:
-    """A progress bar over the tables on stderr (hashing and moving terabytes takes a while)."""
-    from tqdm import tqdm
+def _bar(items: list[Any], desc: str, enabled: bool) -> Iterator[Any]:
+    """The items, with the scan's progress bar over them on stderr when enabled (hashing and moving
+    terabytes takes a while)."""
+    from r2d2.pipeline import Progress
 
-    return tqdm(items, desc=f"{desc:<8}", unit="table", file=sys.stderr, leave=False, disable=not enabled)
+    with Progress(enabled).bar(desc, len(items)) as tick:
+        for item in items:
+            yield item
+            tick()
 
 
 def _begin(setting: Setting, plan_path: Path) -> None:
