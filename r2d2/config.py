@@ -56,6 +56,7 @@ class ScanConfig(_Settings):
     seed: int = Field(0, ge=0)
     workers: int = Field(2, ge=1, le=MAX_WORKERS)
     duckdb_memory_limit: str = "4GB"
+    fingerprint_store: Literal["auto", "memory", "duckdb"] = "auto"
     stats_truncation_bytes: int = Field(32, ge=0)
 
     @field_validator("duckdb_memory_limit")

@@ -33,16 +33,7 @@ from r2d2.stats import (
     parquet_column_stats,
 )
 from r2d2.storage import Lake
-
-
-def _leaf_count(dtype: pa.DataType) -> int:
-    if pa.types.is_struct(dtype):
-        return sum(_leaf_count(dtype.field(i).type) for i in range(dtype.num_fields))
-    if pa.types.is_map(dtype):
-        return _leaf_count(dtype.key_type) + _leaf_count(dtype.item_type)
-    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_fixed_size_list(dtype):
-        return _leaf_count(dtype.value_type)
-    return 1
+from r2d2.storage.reader import leaf_count
 
 
 def _partition_key(value: Any, dtype: pa.DataType) -> Any:
@@ -114,7 +105,7 @@ def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Sche
         leaves: dict[str, tuple[int, int, pa.DataType]] = {}
         start = 0
         for f in file_schema:
-            count = _leaf_count(f.type)
+            count = leaf_count(f.type)
             leaves[f.name] = (start, count, f.type)
             start += count
         datafile = profile.files[file_index]

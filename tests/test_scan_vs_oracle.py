@@ -33,6 +33,19 @@ def test_contained_edges_equal_the_oracle(generated: Path, semantics: str, tmp_p
     assert not any(e["parent"] in broken or e["child"] in broken for e in doc["edges"])
 
 
+def test_both_fingerprint_stores_give_the_same_edges(generated: Path) -> None:
+    """The in-memory multisets (sorted arrays, numba's merge) and DuckDB's (grouped and joined in
+    SQL) are two implementations of one comparison: every edge, reason included, is the same."""
+    from r2d2.engines import kernels
+
+    duck = scan_edges(generated, fingerprint_store="duckdb")
+    if not kernels.JIT:
+        pytest.skip("numba is not importable here: only DuckDB keeps fingerprints")
+    assert scan_edges(generated, fingerprint_store="memory") == duck
+    assert scan_edges(generated, fingerprint_store="memory", semantics="set") == scan_edges(
+        generated, fingerprint_store="duckdb", semantics="set")
+
+
 def test_sampling_off_gives_the_same_verdicts(generated: Path) -> None:
     with_sample = scan_edges(generated, sample_rows=256, sample_max_share=1.0)
     without = scan_edges(generated, sample_rows=0)

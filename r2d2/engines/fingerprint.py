@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from r2d2.engines import kernels
 from r2d2.model import BINARY, BOOLEAN, DATE, NUMERIC, STRING, TIMESTAMP, TIMESTAMP_TZ, family_of
 from r2d2.stats import NS_PER_UNIT, base_type
 from r2d2.storage.reader import plain_decimal_text
@@ -96,9 +97,28 @@ class Keys:
     def odd(self, lane: int, purpose: int) -> int:
         return self.key(lane, purpose) | 1
 
+    def word_keys(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """key(lane, _WORD, j) for j < n, per lane, computed with numpy and kept (per keys) as the
+        longest value seen grows."""
+        have = _WORD_KEYS.get(self.seed)
+        if have is not None and len(have[0]) >= n:
+            return have
+        size = max(n, 64, 2 * len(have[0]) if have is not None else 0)
+        lanes = []
+        with np.errstate(over="ignore"):
+            for lane in (0, 1):
+                x = np.arange(size, dtype=U64) + U64((self.seed[2 + lane] + _WORD * 0x100000001B3) & _MASK)
+                inner = fmix(x + U64(_GOLDEN))
+                inner ^= U64(self.seed[lane])
+                lanes.append(fmix(inner + U64(_GOLDEN)))
+        made = (lanes[0], lanes[1])
+        _WORD_KEYS[self.seed] = made  # one assignment: threads see the old or the new pair
+        return made
+
 
 # Purposes of keys.
 _SECOND, _KIND, _WORD, _LENGTH, _POSITION = range(1, 6)
+_WORD_KEYS: dict[tuple[int, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
 class ValueHash:
@@ -132,6 +152,8 @@ def _bytes_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
     """Value hashes of the byte strings of a binary or string array (nulls hash as empty): per
     8-byte word, a keyed bijection of the word mixed with its position, summed per value, then mixed
     with the value's length (so zero padding cannot alias)."""
+    if kernels.JIT:
+        return _bytes_lanes_jit(keys, kind, array)
     array = array.cast(pa.large_binary()) if not pa.types.is_large_binary(array.type) else array
     n = len(array)
     if n == 0:
@@ -174,6 +196,25 @@ def _bytes_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
     return ValueHash(out[0], out[1])
 
 
+def _bytes_lanes_jit(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
+    """_bytes_lanes by the compiled loop (engines/kernels.py), straight on Arrow's buffers."""
+    if not (pa.types.is_string(array.type) or pa.types.is_binary(array.type)
+            or pa.types.is_large_string(array.type) or pa.types.is_large_binary(array.type)):
+        array = array.cast(pa.large_binary())
+    n = len(array)
+    if n == 0:
+        return _zeros(0)
+    wide = pa.types.is_large_string(array.type) or pa.types.is_large_binary(array.type)
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64 if wide else np.int32)[array.offset:array.offset + n + 1]
+    data_buf = array.buffers()[2]
+    data = np.zeros(0, np.uint8) if data_buf is None else np.frombuffer(data_buf, dtype=np.uint8)
+    longest = int(np.diff(offsets).max(initial=0))
+    a, b = kernels.bytes_lanes(offsets, data, keys.word_keys((longest + 7) // 8),
+                               (keys.odd(0, _LENGTH), keys.odd(1, _LENGTH)),
+                               (keys.key(0, _LENGTH, kind), keys.key(1, _LENGTH, kind)))
+    return ValueHash(a, b)
+
+
 def _repetitive(array: pa.Array) -> bool:
     """Whether values repeat enough that hashing each distinct value once pays, judged on values
     spread over the whole array (encoding distinct values costs about as much as hashing them)."""
@@ -182,8 +223,9 @@ def _repetitive(array: pa.Array) -> bool:
 
 
 def _text_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
-    """Byte-string value hashes, computed once per distinct value (most text columns repeat)."""
-    if len(array) > 64 and not pa.types.is_dictionary(array.type) and _repetitive(array):
+    """Byte-string value hashes, computed once per distinct value (most text columns repeat) unless
+    the compiled loop hashes them faster than a dictionary could be built."""
+    if not kernels.JIT and len(array) > 64 and not pa.types.is_dictionary(array.type) and _repetitive(array):
         array = pc.dictionary_encode(array)
     if pa.types.is_dictionary(array.type):
         inner = _bytes_lanes(keys, kind, array.dictionary)
@@ -322,8 +364,8 @@ def value_hashes(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType, keys: Ke
     if pa.types.is_string_view(array.type) or pa.types.is_binary_view(array.type):
         # few kernels take views (no take, no dictionary encoding): as the same bytes in one buffer
         array = array.cast(pa.large_string() if pa.types.is_string_view(array.type) else pa.large_binary())
-    if len(array) <= BLOCK:
-        return _value_hashes(array, dtype, keys, as_double)
+    if len(array) <= BLOCK or (kernels.JIT and family_of(base_type(dtype)) in (STRING, BINARY)):
+        return _value_hashes(array, dtype, keys, as_double)  # the compiled loop needs no blocks
     if family_of(base_type(dtype)) in (STRING, BINARY) and _repetitive(array):
         # each distinct value hashed once, before blocks would split the dictionary
         encoded = pc.dictionary_encode(array)
@@ -407,6 +449,11 @@ def combine(columns: list[ValueHash], keys: Keys) -> ValueHash:
     n = len(columns[0].a) if columns else 0
     out = ValueHash(np.zeros(n, U64), np.zeros(n, U64))
     position_keys = [(U64(keys.key(0, _POSITION, i)), U64(keys.key(1, _POSITION, i))) for i in range(len(columns))]
+    if kernels.JIT:
+        for (key_a, key_b), column in zip(position_keys, columns):
+            kernels.add_mixed(out.a, column.a, key_a)
+            kernels.add_mixed(out.b, column.b, key_b)
+        return out
     for start in range(0, n, BLOCK):
         end = min(n, start + BLOCK)
         for (key_a, key_b), column in zip(position_keys, columns):

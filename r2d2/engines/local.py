@@ -23,10 +23,13 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from r2d2.config import ScanConfig, memory_bytes
 from r2d2.discover import TableRef
+from r2d2.engines import kernels
 from r2d2.engines.fingerprint import FP_SCHEMA, Keys, Spec, fingerprint_many, fingerprint_rows
 from r2d2.errors import EngineError, R2D2Error, TableReadError
 from r2d2.model import (
@@ -56,6 +59,9 @@ READ_CHUNK_BYTES = 16_000_000  # file bytes of small tables read concurrently
 # Stored fingerprint multisets: table t, column set k, the two lanes as one 128-bit key, count.
 FPS_TABLE = "(t INTEGER, k INTEGER, fp UHUGEINT, cnt BIGINT)"
 FP = "(CAST(a AS UHUGEINT) << 64) | b AS fp"
+# Bytes a fingerprint row takes while a table is hashed and grouped in memory (two lanes, a count,
+# and the sort's temporaries): what decides whether the lake's multisets fit in memory.
+MEMORY_BYTES_PER_ROW = 40
 
 T = TypeVar("T")
 
@@ -190,6 +196,9 @@ class LocalEngine:
         self.keys = Keys.fresh()
         self._tables: dict[str, int] = {}  # table id -> its number t in `fps`
         self._colsets: dict[str, dict[ColumnSet, int]] = {}
+        # In memory (see fingerprint_store): (t, k) -> distinct fingerprints sorted by lanes (a, b),
+        # and their counts; a multiset absent here is empty. None: the multisets are in DuckDB.
+        self._grouped: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     @contextmanager
     def _one_thread(self) -> Iterator[None]:
@@ -298,6 +307,8 @@ class LocalEngine:
         for job in jobs:
             self._tables[job.table.id] = len(self._tables)
             self._colsets[job.table.id] = {cs: k for k, cs in enumerate(job.colsets)}
+        if self._grouped is None and self.in_memory(jobs):
+            self._grouped = {}
         small = [j for j in jobs if _is_small(j.table)]
         large = [j for j in jobs if not _is_small(j.table)]
         with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
@@ -332,12 +343,58 @@ class LocalEngine:
                         failed[job.table.id] = problem
         return failed
 
+    def in_memory(self, jobs: list[FingerprintJob]) -> bool:
+        """Whether the multisets are kept in memory: `fingerprint_store`, or under auto, when numba's
+        loops are there and every job's rows fit in a quarter of duckdb_memory_limit."""
+        store = self.config.fingerprint_store
+        if store == "duckdb" or not kernels.JIT:
+            return False
+        rows = sum(job.table.rows * len(job.colsets) for job in jobs)
+        return store == "memory" or rows * MEMORY_BYTES_PER_ROW <= memory_bytes(self.config.duckdb_memory_limit) // 4
+
+    def _keep(self, rows: pa.Table) -> None:
+        """Group (t, k, a, b) rows, each (t, k) a contiguous run, into the in-memory store."""
+        assert self._grouped is not None
+        if rows.num_rows == 0:
+            return
+        t = rows.column("t").to_numpy()
+        k = rows.column("k").to_numpy()
+        cut = np.flatnonzero((t[1:] != t[:-1]) | (k[1:] != k[:-1])) + 1
+        starts = np.concatenate([[0], cut, [len(t)]]).astype(np.int64)
+        a, b, count, first = kernels.group(rows.column("a").to_numpy(), rows.column("b").to_numpy(), starts)
+        for s, start in enumerate(starts[:-1]):
+            self._grouped[int(t[start]), int(k[start])] = (a[first[s]:first[s + 1]], b[first[s]:first[s + 1]],
+                                                           count[first[s]:first[s + 1]])
+
+    def _keep_large(self, job: FingerprintJob) -> None:
+        """One streaming pass over a large table, its fingerprints grouped per column set in memory."""
+        columns, types, specs = colset_specs(job.table, job.colsets)
+        parts: list[pa.Table] = []
+        for batch in iter_table_batches(self.lake, job.table, columns):
+            parts.append(fingerprint_rows(batch, types, specs, self.keys))
+        if not parts:
+            return
+        rows = pa.concat_tables(parts)
+        order = pc.sort_indices(rows.column("k")) if len(specs) > 1 else None  # each set one run
+        rows = rows if order is None else rows.take(order)
+        number = self._tables[job.table.id]
+        rows = rows.append_column("t", pa.array(np.full(rows.num_rows, number, np.int32)))
+        self._keep(rows.combine_chunks())
+
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = self.con.cursor()
         cursor.execute("SET enable_progress_bar = false")
         return cursor
 
     def _fingerprint_large(self, job: FingerprintJob) -> R2D2Error | None:
+        if self._grouped is not None:
+            try:
+                self._keep_large(job)
+                return None
+            except TableReadError as exc:
+                return exc
+            except (pa.ArrowException, ValueError, OverflowError, MemoryError) as exc:
+                return _engine_error(job.table.id, exc)
         cursor = self._cursor()
         try:
             self._group_into(cursor, "fps", self._tables[job.table.id], job.table, job.colsets, None)
@@ -359,10 +416,22 @@ class LocalEngine:
             return EngineError(f"cannot read values of {job.table.id}: {exc}")
 
     def _store_small(self, read: list[tuple[FingerprintJob, pa.Table]]) -> dict[str, R2D2Error]:
-        """Fingerprint many small tables together and store their multisets in one query; when
-        that fails, table by table to find which cannot be compared."""
+        """Fingerprint many small tables together and store their multisets in one query (or
+        group them in memory); when that fails, table by table to find which cannot be compared."""
         if not read:
             return {}
+        failed: dict[str, R2D2Error] = {}
+        if self._grouped is not None:
+            try:
+                self._keep(fingerprint_many([self._part(job, rows) for job, rows in read], self.keys))
+            except (pa.ArrowException, ValueError, OverflowError):
+                for job, rows in read:
+                    try:
+                        self._keep(fingerprint_many([self._part(job, rows)], self.keys))
+                    except (pa.ArrowException, ValueError, OverflowError) as exc:
+                        failed[job.table.id] = _engine_error(job.table.id, exc)
+            read.clear()
+            return failed
         cursor = self._cursor()
         try:
             try:
@@ -371,7 +440,6 @@ class LocalEngine:
                 pa.default_memory_pool().release_unused()
                 return {}
             except (duckdb.Error, pa.ArrowException, ValueError, OverflowError):
-                failed: dict[str, R2D2Error] = {}
                 for job, rows in read:
                     try:
                         self._store(cursor, fingerprint_many([self._part(job, rows)], self.keys))
@@ -394,9 +462,19 @@ class LocalEngine:
             cursor.unregister("__rows")
 
     def compare(self, checks: list[PairCheck], semantics: str) -> list[tuple[int, int]]:
-        """(child rows missing from the parent, child rows) for each pair, in one query."""
+        """(child rows missing from the parent, child rows) for each pair, in one query (or, in
+        memory, a merge of the two sorted multisets per pair)."""
         if not checks:
             return []
+        if self._grouped is not None:
+            empty = (np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0, np.int64))
+            out = []
+            for check in checks:
+                child = self._grouped.get((self._tables[check.child], self._colsets[check.child][check.child_colset]))
+                parent = self._grouped.get(
+                    (self._tables[check.parent], self._colsets[check.parent][check.parent_colset]))
+                out.append(kernels.missing(child or empty, parent or empty, semantics == "bag"))
+            return out
         pairs = pa.table({
             "i": list(range(len(checks))),
             "ct": [self._tables[c.child] for c in checks],

@@ -238,6 +238,11 @@ class Lake:
         """Open a file for reading; what is read is counted."""
         return CountingFile(self.fs.open_input_file(path), self.counter)
 
+    def open_native(self, path: str) -> pa.NativeFile:
+        """Open a file for pyarrow's own readers (no Python in their read path). Its reads are not
+        counted here: the caller adds what it fetches (see reader.chunk_bytes)."""
+        return self.fs.open_input_file(path)
+
     def read_footer(self, path: str) -> pq.FileMetaData:
         """A Parquet file's footer, fetched (8 + footer-length bytes) and parsed once per scan: later
         calls get the parsed footer while the cache holds it (FOOTER_CACHE_BYTES of footers).

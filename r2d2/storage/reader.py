@@ -20,6 +20,35 @@ from r2d2.storage import Lake
 BATCH_ROWS = 65_536
 
 
+def leaf_count(dtype: pa.DataType) -> int:
+    """How many Parquet leaf columns an Arrow field of this type is stored as."""
+    if pa.types.is_struct(dtype):
+        return sum(leaf_count(dtype.field(i).type) for i in range(dtype.num_fields))
+    if pa.types.is_map(dtype):
+        return leaf_count(dtype.key_type) + leaf_count(dtype.item_type)
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_fixed_size_list(dtype):
+        return leaf_count(dtype.value_type)
+    return 1
+
+
+def chunk_bytes(meta: pq.FileMetaData, row_groups: list[int] | None, columns: list[str]) -> int:
+    """The stored bytes of these columns' chunks in these row groups (all when None): what reading
+    them fetches (pyarrow reads each column chunk whole, dictionary page included)."""
+    wanted = set(columns)
+    leaves: list[int] = []
+    start = 0
+    for field in meta.schema.to_arrow_schema():
+        count = leaf_count(field.type)
+        if field.name in wanted:
+            leaves.extend(range(start, start + count))
+        start += count
+    total = 0
+    for index in range(meta.num_row_groups) if row_groups is None else row_groups:
+        group = meta.row_group(index)
+        total += sum(group.column(leaf).total_compressed_size for leaf in leaves)
+    return total
+
+
 def engine_type(dtype: pa.DataType) -> pa.DataType:
     """The Arrow type an engine receives for a column of `dtype`: timestamps, times and durations as
     their raw int64 counts (DuckDB would otherwise round nanoseconds), dictionaries decoded.
@@ -91,19 +120,29 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
             by_file[frag.file].append(frag.row_group)
     for file_index in sorted(set(by_file) | whole):
         datafile = profile.files[file_index]
+        raw: pa.NativeFile | None = None
         try:
             meta = lake.read_footer(datafile.path)
             row_groups = None if file_index in whole else sorted(set(by_file[file_index]))
-            pf = pq.ParquetFile(lake.open(datafile.path), metadata=meta, pre_buffer=False,
+            # pyarrow's own file (no Python in the read path); the bytes it fetches are the chunks'
+            raw = lake.open_native(datafile.path)
+            pf = pq.ParquetFile(raw, metadata=meta, pre_buffer=True,
                                 page_checksum_verification=True)  # a page failing its CRC is an error, not data
             present = set(pf.schema_arrow.names)
             wanted = [c for c in columns if c in present and c not in profile.partition_columns]
+            n = sum(meta.row_group(i).num_rows for i in (row_groups or range(meta.num_row_groups)))
             if not wanted:  # only partition columns or absent columns: rows from the footer
-                n = sum(meta.row_group(i).num_rows for i in (row_groups or range(meta.num_row_groups)))
                 yield from _constant_batches(n, columns, types, datafile.partition, schema, batch_rows, native)
                 continue
-            batches: Iterator[pa.RecordBatch] = pf.iter_batches(
-                batch_size=batch_rows, row_groups=row_groups, columns=wanted, use_threads=True)
+            lake.counter.add(chunk_bytes(meta, row_groups, wanted))
+            batches: Iterator[pa.RecordBatch] | list[pa.RecordBatch]
+            if n <= batch_rows:  # one read, no batch machinery (most files of a real lake)
+                rows = pf.read_row_groups(row_groups if row_groups is not None else range(meta.num_row_groups),
+                                          columns=wanted, use_threads=False)
+                batches = rows.combine_chunks().to_batches() if rows.num_rows else []
+            else:
+                batches = pf.iter_batches(batch_size=batch_rows, row_groups=row_groups, columns=wanted,
+                                          use_threads=True)
             for batch in batches:
                 arrays = []
                 for col, dtype in zip(columns, types):
@@ -120,6 +159,9 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
         except (OSError, pa.ArrowException) as exc:
             raise TableReadError(f"cannot read {datafile.path}: {exc}", table=profile.id,
                                  path=datafile.path) from exc
+        finally:
+            if raw is not None:
+                raw.close()
 
 
 def _delta_reader_batches(lake: Lake, profile: TableProfile, columns: list[str], types: list[pa.DataType],

@@ -1,0 +1,175 @@
+"""Compiled loops of the fingerprint core (numba), one pass over Arrow's buffers each.
+
+They compute exactly what the numpy code in engines/fingerprint.py computes (that code is their
+reference, tested bit for bit against them, and runs instead when numba cannot be imported or
+`R2D2_JIT=0`). numpy needs a pass per operation and a gather per 8-byte word position, which costs
+~100 ns per string value; these loops hash a short string in a few nanoseconds and release the GIL,
+so both cores hash at once.
+
+Compiled code is cached on disk (numba's cache: beside this file, or the user's cache folder when
+that is read-only), so only the first scan on a machine pays the compilation (about a second).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+try:  # pragma: no cover - exercised by whichever of the two is installed
+    if os.environ.get("R2D2_JIT", "1") == "0":
+        raise ImportError("R2D2_JIT=0")
+    from numba import njit
+    JIT = True
+except ImportError:  # numba missing (or switched off): fingerprint.py's numpy code runs
+    JIT = False
+
+U64 = np.uint64
+_M1, _M2 = U64(0xBF58476D1CE4E5B9), U64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S8 = U64(30), U64(27), U64(31), U64(8)
+_ALL = U64(0xFFFFFFFFFFFFFFFF)
+
+if JIT:
+    @njit(inline="always", cache=True)
+    def _fmix(z):
+        z = (z ^ (z >> _S30)) * _M1
+        z = (z ^ (z >> _S27)) * _M2
+        return z ^ (z >> _S31)
+
+    @njit(nogil=True, cache=True)
+    def _bytes_lanes(offsets, data, words, wka, wkb, length_a, length_b, kind_a, kind_b,
+                     out_a, out_b):
+        """fingerprint._bytes_lanes, a value at a time: per 8-byte word j of the value (its last
+        word zero-padded), fmix(word + key_j) summed per lane; then xor fmix(length * odd + kind key)
+        and fmix. `words` views `data` as little-endian uint64 at every byte offset (stride 1)."""
+        n = offsets.shape[0] - 1
+        safe = words.shape[0]  # words[p] is inside the buffer for p < safe
+        for i in range(n):
+            start, end = offsets[i], offsets[i + 1]
+            sum_a, sum_b = U64(0), U64(0)
+            j, p = 0, start
+            while p < end:
+                rest = end - p
+                if p < safe:
+                    w = words[p]
+                    if rest < 8:
+                        w &= _ALL >> (U64(8 - rest) * _S8)
+                else:  # the buffer's last bytes: assembled one at a time
+                    w = U64(0)
+                    for q in range(min(rest, 8)):
+                        w |= U64(data[p + q]) << (U64(q) * _S8)
+                sum_a += _fmix(w + wka[j])
+                sum_b += _fmix(w + wkb[j])
+                j += 1
+                p += 8
+            size = U64(end - start)
+            sum_a ^= _fmix(size * length_a + kind_a)
+            sum_b ^= _fmix(size * length_b + kind_b)
+            out_a[i] = _fmix(sum_a)
+            out_b[i] = _fmix(sum_b)
+
+    @njit(nogil=True, cache=True)
+    def _add_mixed(out, column, key):
+        """out += fmix(column + key), in one pass."""
+        for i in range(out.shape[0]):
+            out[i] += _fmix(column[i] + key)
+
+
+    @njit(nogil=True, cache=True)
+    def _group(a, b, starts, out_a, out_b, out_count, out_starts):
+        """For each segment [starts[s], starts[s+1]) of (a, b): its distinct pairs in (a, b) order
+        with their counts, written from out_starts[s]. Returns how many were written."""
+        m = 0
+        for s in range(starts.shape[0] - 1):
+            lo, hi = starts[s], starts[s + 1]
+            out_starts[s] = m
+            order = np.argsort(a[lo:hi])
+            sa, sb = a[lo:hi][order], b[lo:hi][order]
+            n = hi - lo
+            i = 0
+            while i < n:
+                j = i + 1
+                while j < n and sa[j] == sa[i]:
+                    j += 1
+                if j - i > 1:  # equal first lanes (mostly the same row again): order by the second
+                    sb[i:j] = np.sort(sb[i:j])
+                k = i
+                while k < j:
+                    q = k + 1
+                    while q < j and sb[q] == sb[k]:
+                        q += 1
+                    out_a[m], out_b[m], out_count[m] = sa[k], sb[k], q - k
+                    m += 1
+                    k = q
+                i = j
+        out_starts[starts.shape[0] - 1] = m
+        return m
+
+    @njit(nogil=True, cache=True)
+    def _missing(ca, cb, cc, pa, pb, pc, bag):
+        """Child rows (bag) or distinct rows (set) whose fingerprint the parent lacks (or has fewer
+        times), and the child's total, both sides distinct and sorted by (a, b). A child much
+        smaller than its parent searches it; otherwise the two are merged."""
+        missing, total = 0, 0
+        n_parent = pa.shape[0]
+        search = ca.shape[0] * 16 < n_parent
+        j = 0
+        for i in range(ca.shape[0]):
+            x, y = ca[i], cb[i]
+            if search:  # the first parent entry >= (x, y), from j on
+                lo, hi = j, n_parent
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if pa[mid] < x or (pa[mid] == x and pb[mid] < y):
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                j = lo
+            else:
+                while j < n_parent and (pa[j] < x or (pa[j] == x and pb[j] < y)):
+                    j += 1
+            found = pc[j] if j < n_parent and pa[j] == x and pb[j] == y else 0
+            if bag:
+                total += cc[i]
+                if cc[i] > found:
+                    missing += cc[i] - found
+            else:
+                total += 1
+                if found == 0:
+                    missing += 1
+        return missing, total
+
+
+def group(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each segment's distinct fingerprints, sorted, with counts: (a, b, count, segment starts)."""
+    n = len(a)
+    out_a, out_b, out_count = np.empty(n, U64), np.empty(n, U64), np.empty(n, np.int64)
+    out_starts = np.empty(len(starts), np.int64)
+    m = _group(a, b, starts.astype(np.int64), out_a, out_b, out_count, out_starts)
+    return out_a[:m].copy(), out_b[:m].copy(), out_count[:m].copy(), out_starts
+
+
+def missing(child: tuple[np.ndarray, np.ndarray, np.ndarray], parent: tuple[np.ndarray, np.ndarray, np.ndarray],
+            bag: bool) -> tuple[int, int]:
+    """(child rows missing from the parent, child rows) for two grouped fingerprint multisets."""
+    m, t = _missing(child[0], child[1], child[2], parent[0], parent[1], parent[2], bag)
+    return int(m), int(t)
+
+
+def bytes_lanes(offsets: np.ndarray, data: np.ndarray, word_keys: tuple[np.ndarray, np.ndarray],
+                length_odd: tuple[int, int], kind_key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Both lanes of the byte-string value hashes of values `data[offsets[i]:offsets[i+1]]`."""
+    n = len(offsets) - 1
+    out_a, out_b = np.empty(n, U64), np.empty(n, U64)
+    if len(data) >= 8:
+        words = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
+    else:
+        words = np.zeros(0, U64)
+    _bytes_lanes(offsets, data, words, word_keys[0], word_keys[1], U64(length_odd[0]), U64(length_odd[1]),
+                 U64(kind_key[0]), U64(kind_key[1]), out_a, out_b)
+    return out_a, out_b
+
+
+def add_mixed(out: np.ndarray, column: np.ndarray, key: np.uint64) -> None:
+    """out += fmix(column + key) (uint64 arrays of one length)."""
+    _add_mixed(out, column, key)
