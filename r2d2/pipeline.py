@@ -401,7 +401,7 @@ class Scan:
         directions; and unequal ones miss as many rows one way as the other. Rounds compare one
         pair per pair of classes, so a class of k copies costs about k comparisons, not k²."""
         keys = {c.key for c in pairs}
-        signatures = {t: signature(self.profiles[t]) for c in pairs for t in c.key}
+        signatures = {t: signature(self.profiles[t]) for t in {t for c in pairs for t in c.key}}
 
         def mirrored(c: Candidate) -> bool:
             return (not c.unsupported and (c.child, c.parent) in keys

@@ -140,19 +140,27 @@ if JIT:
         return missing, total
 
 
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous, read-only view (a copy only when the array is not contiguous): numba compiles
+    one version per argument type, writability included, so every caller passes the same kind."""
+    view = np.ascontiguousarray(array).view()
+    view.flags.writeable = False
+    return view
+
+
 def group(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each segment's distinct fingerprints, sorted, with counts: (a, b, count, segment starts)."""
     n = len(a)
     out_a, out_b, out_count = np.empty(n, U64), np.empty(n, U64), np.empty(n, np.int64)
     out_starts = np.empty(len(starts), np.int64)
-    m = _group(a, b, starts.astype(np.int64), out_a, out_b, out_count, out_starts)
+    m = _group(_frozen(a), _frozen(b), _frozen(starts.astype(np.int64)), out_a, out_b, out_count, out_starts)
     return out_a[:m].copy(), out_b[:m].copy(), out_count[:m].copy(), out_starts
 
 
 def missing(child: tuple[np.ndarray, np.ndarray, np.ndarray], parent: tuple[np.ndarray, np.ndarray, np.ndarray],
             bag: bool) -> tuple[int, int]:
     """(child rows missing from the parent, child rows) for two grouped fingerprint multisets."""
-    m, t = _missing(child[0], child[1], child[2], parent[0], parent[1], parent[2], bag)
+    m, t = _missing(*(_frozen(x) for x in (*child, *parent)), bool(bag))
     return int(m), int(t)
 
 
@@ -161,15 +169,16 @@ def bytes_lanes(offsets: np.ndarray, data: np.ndarray, word_keys: tuple[np.ndarr
     """Both lanes of the byte-string value hashes of values `data[offsets[i]:offsets[i+1]]`."""
     n = len(offsets) - 1
     out_a, out_b = np.empty(n, U64), np.empty(n, U64)
-    if len(data) >= 8:
-        words = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
-    else:
-        words = np.zeros(0, U64)
-    _bytes_lanes(offsets, data, words, word_keys[0], word_keys[1], U64(length_odd[0]), U64(length_odd[1]),
+    if len(data) < 9:  # at least two word positions: the view's layout is then always a strided one
+        data = np.concatenate([data, np.zeros(9 - len(data), np.uint8)])
+    data = _frozen(data)
+    words = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
+    words.flags.writeable = False
+    _bytes_lanes(_frozen(offsets), data, words, _frozen(word_keys[0]), _frozen(word_keys[1]), U64(length_odd[0]), U64(length_odd[1]),
                  U64(kind_key[0]), U64(kind_key[1]), out_a, out_b)
     return out_a, out_b
 
 
 def add_mixed(out: np.ndarray, column: np.ndarray, key: np.uint64) -> None:
     """out += fmix(column + key) (uint64 arrays of one length)."""
-    _add_mixed(out, column, key)
+    _add_mixed(out, _frozen(column), U64(key))
