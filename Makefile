@@ -45,6 +45,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
+	$(BIN)/python -c "from r2d2.engines.kernels import warm; warm()"  # compile the hot loops once (numba's cache)
 	rm -f $(VENV)/.installed-*
 	touch $@
 

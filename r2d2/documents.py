@@ -65,6 +65,7 @@ class ScanStage(_Doc):
     seconds: float = Field(ge=0)
     bytes_read: Count
     bytes_spared: Count = 0  # absent from files written before r2d2 recorded it
+    seconds_spared: float = Field(0.0, ge=0)  # likewise
 
 
 class ScanDoc(_Doc):

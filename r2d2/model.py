@@ -217,7 +217,8 @@ class StageReport:
     pairs_out: int = 0
     seconds: float = 0.0
     bytes_read: int = 0
-    bytes_spared: int = 0  # what the stage's verdicts spared verify from reading (the sample stage)
+    bytes_spared: int = 0  # what the stage's refutations spared verify from reading (min-max, sample)
+    seconds_spared: float = 0.0  # bytes_spared at verify's measured pace in this run: what the stage saved
 
 
 @dataclass

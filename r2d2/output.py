@@ -39,7 +39,8 @@ def result_json(result: ScanResult) -> dict[str, Any]:
         "edges": [{"parent": e.parent, "child": e.child, "status": e.status, "stage": e.stage, "reason": e.reason,
                    "run": e.run} for e in sorted(result.edges, key=lambda e: (e.parent, e.child))],
         "stages": [{"name": s.name, "pairs_in": s.pairs_in, "pairs_out": s.pairs_out, "seconds": s.seconds,
-                    "bytes_read": s.bytes_read, "bytes_spared": s.bytes_spared} for s in result.stages],
+                    "bytes_read": s.bytes_read, "bytes_spared": s.bytes_spared, "seconds_spared": s.seconds_spared}
+                   for s in result.stages],
         "warnings": list(result.warnings),  # what discover passed over (links, odd folders)
     }
 
@@ -181,7 +182,7 @@ def summary(result: ScanResult, out_dir: Path | None) -> str:
                      "verdicts carried over, the rest decided now (--full rescans everything)")
     for s in result.stages:
         share = f" ({100 * s.bytes_read / lake_bytes:.2f}% of lake)" if lake_bytes else ""
-        spared = f"; spared verify {_size(s.bytes_spared)}" if s.bytes_spared else ""
+        spared = f"; spared verify {_size(s.bytes_spared)} (~{s.seconds_spared:.2f} s)" if s.bytes_spared else ""
         lines.append(f"  {s.name:<9}{s.pairs_in:>9} → {s.pairs_out:<8}{s.seconds:>9.2f}   {_size(s.bytes_read)}{share}"
                      f"{spared}")
     parents: dict[str, list[str]] = {}

@@ -134,6 +134,7 @@ class Scan:
         survivors = self.run_minmax(todo)
         survivors = self.run_sample(self.engine, survivors)
         self.run_verify(self.engine, [c for c in survivors if self.readable(c)])
+        self.price_savings()
         # A table found unreadable late (a file its Delta log lists is missing, say) is in no edge
         # (DESIGN §1-2), whatever was decided about its pairs before.
         edges = [self.edges[c.key] for c in candidates if self.readable(c)]
@@ -216,6 +217,16 @@ class Scan:
             st.pairs_out = len(todo)
         return todo
 
+    def price_savings(self) -> None:
+        """Each pruning stage's spared bytes in seconds, at the pace verify read and compared in this
+        run (its bytes over its seconds): what the stage saved, beside what it cost (its seconds)."""
+        verify = next((s for s in self.stages if s.name == "verify"), None)
+        if verify is None or not verify.bytes_read or not verify.seconds:
+            return
+        for st in self.stages:
+            if st.bytes_spared:
+                st.seconds_spared = round(st.bytes_spared * verify.seconds / verify.bytes_read, 4)
+
     def run_minmax(self, candidates: list[Candidate]) -> list[Candidate]:
         survivors = []
         with self.stage("minmax", len(candidates)) as st:
@@ -227,6 +238,7 @@ class Scan:
                 else:
                     survivors.append(cand)
             st.pairs_out = len(survivors)
+            st.bytes_spared = verify_bytes(candidates, self.profiles) - verify_bytes(survivors, self.profiles)
         return survivors
 
     def run_sample(self, engine: Engine, pairs: list[Candidate]) -> list[Candidate]:
@@ -292,7 +304,7 @@ class Scan:
                 if reason:
                     self.decide(checked[key], NOT_CONTAINED, "sample", reason)
             survivors = [c for c in pairs if c.key not in self.edges]
-            st.bytes_spared = sum(spared[c.key] for c in pairs if c.key in self.edges)
+            st.bytes_spared = verify_bytes(pairs, self.profiles) - verify_bytes(survivors, self.profiles)
             st.pairs_out = len(survivors)
         return survivors
 
@@ -529,6 +541,16 @@ def spared_by_refuting(pairs: list[Candidate], profiles: dict[str, TableProfile]
         sides = ((cand.parent, [p for _, p in cand.comparable]), (cand.child, [c for c, _ in cand.comparable]))
         spared[cand.key] = sum(compared_bytes(profiles[t], names) for t, names in sides if users[t] == 1)
     return spared
+
+
+def verify_bytes(pairs: list[Candidate], profiles: dict[str, TableProfile]) -> int:
+    """What verify would read for these pairs: each table once, on every column a pair compares."""
+    columns: dict[str, set[str]] = defaultdict(set)
+    for cand in pairs:
+        if cand.comparable:
+            columns[cand.parent].update(p for _, p in cand.comparable)
+            columns[cand.child].update(c for c, _ in cand.comparable)
+    return sum(compared_bytes(profiles[t], list(names)) for t, names in columns.items())
 
 
 def compared_bytes(table: TableProfile, columns: list[str]) -> int:

@@ -97,3 +97,19 @@ def test_the_row_shown_as_evidence_is_the_missing_one(lake: Path) -> None:
     result = run_scan(str(lake), None, ScanConfig(sample_rows=1_000))
     edge = next(e for e in result.edges if (e.parent, e.child) == ("parent", "one_off"))
     assert edge.stage == "sample" and "'n10137x'" in edge.reason and "10137" in edge.reason, edge.reason
+
+
+def test_each_pruning_stage_reports_what_it_saved(tmp_path: Path) -> None:
+    """A stage's cost is its seconds; its saving is what verify did not have to read because of its
+    refutations (bytes_spared), priced at verify's own pace in the run (seconds_spared)."""
+    lake = tmp_path / "lake"
+    build(lake, only="subset")
+    write_table(lake, "elsewhere", pa.table({"id": list(range(50_000, 50_300)), "name": ["z"] * 300,
+                                             "grp": [1] * 300}))  # outside the parent's ranges
+    result = run_scan(str(lake), tmp_path / "out", ScanConfig(sample_rows=0))
+    stages = {s.name: s for s in result.stages}
+    elsewhere = next(t for t in result.tables if t.id == "elsewhere")
+    assert stages["minmax"].bytes_spared >= sum(elsewhere.column_bytes.values())  # never read at all
+    assert stages["verify"].bytes_read > 0 and stages["minmax"].seconds_spared > 0
+    doc = (tmp_path / "out" / "containment.json").read_text()
+    assert '"seconds_spared"' in doc and '"bytes_spared"' in doc

@@ -17,7 +17,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -25,7 +25,6 @@ from typing import TypeVar
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from r2d2.config import ScanConfig, memory_bytes
 from r2d2.discover import TableRef
@@ -55,7 +54,7 @@ from r2d2.verify import ColumnSet, FingerprintJob, PairCheck
 # many tables at a time; larger ones stream into DuckDB batch by batch.
 SMALL_TABLE_ROWS = 200_000
 SMALL_TABLE_BYTES = 32_000_000
-READ_CHUNK_BYTES = 16_000_000  # file bytes of small tables read concurrently
+READ_CHUNK_BYTES = 4_000_000  # file bytes of small tables read concurrently
 # Stored fingerprint multisets: table t, column set k, the two lanes as one 128-bit key, count.
 FPS_TABLE = "(t INTEGER, k INTEGER, fp UHUGEINT, cnt BIGINT)"
 FP = "(CAST(a AS UHUGEINT) << 64) | b AS fp"
@@ -313,8 +312,8 @@ class LocalEngine:
         large = [j for j in jobs if not _is_small(j.table)]
         with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
             streams = [pool.submit(self._fingerprint_large, job) for job in large]
-            stores = []
-            for batch in _chunks(small, READ_CHUNK_BYTES):  # bounded: a few chunks of tables in memory
+            stores: list[Future[dict[str, R2D2Error]]] = []
+            for batch in _chunks(small, READ_CHUNK_BYTES):
                 read = []
                 for job, rows in zip(batch, pool.map(self._read_small, batch)):
                     if isinstance(rows, R2D2Error):
@@ -322,6 +321,9 @@ class LocalEngine:
                     else:
                         read.append((job, rows))
                     tick()
+                # bounded: at most `workers` chunks of rows wait for hashing (reads outrun it)
+                while sum(not f.done() for f in stores) >= self.config.workers:
+                    wait([f for f in stores if not f.done()], return_when=FIRST_COMPLETED)
                 stores.append(pool.submit(self._store_small, read))
             for job, future in zip(large, streams):
                 problem = future.result()
@@ -367,19 +369,27 @@ class LocalEngine:
                                                            count[first[s]:first[s + 1]])
 
     def _keep_large(self, job: FingerprintJob) -> None:
-        """One streaming pass over a large table, its fingerprints grouped per column set in memory."""
+        """One streaming pass over a large table, its fingerprints grouped per column set in memory
+        (each batch's fingerprints are runs of one set each: kept per set, never all sorted at once)."""
         columns, types, specs = colset_specs(job.table, job.colsets)
-        parts: list[pa.Table] = []
-        for batch in iter_table_batches(self.lake, job.table, columns):
-            parts.append(fingerprint_rows(batch, types, specs, self.keys))
-        if not parts:
-            return
-        rows = pa.concat_tables(parts)
-        order = pc.sort_indices(rows.column("k")) if len(specs) > 1 else None  # each set one run
-        rows = rows if order is None else rows.take(order)
         number = self._tables[job.table.id]
-        rows = rows.append_column("t", pa.array(np.full(rows.num_rows, number, np.int32)))
-        self._keep(rows.combine_chunks())
+        lanes: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in range(len(specs))}
+        for batch in iter_table_batches(self.lake, job.table, columns):
+            rows = fingerprint_rows(batch, types, specs, self.keys).combine_chunks()
+            k = rows.column("k").to_numpy()
+            a, b = rows.column("a").to_numpy(), rows.column("b").to_numpy()
+            cut = [0, *(np.flatnonzero(k[1:] != k[:-1]) + 1).tolist(), len(k)]
+            for lo, hi in zip(cut[:-1], cut[1:]):
+                if hi > lo:
+                    lanes[int(k[lo])].append((a[lo:hi], b[lo:hi]))
+        assert self._grouped is not None
+        for k, parts in lanes.items():
+            if parts:
+                a = np.concatenate([p[0] for p in parts])
+                b = np.concatenate([p[1] for p in parts])
+                parts.clear()
+                ga, gb, count, _ = kernels.group(a, b, np.array([0, len(a)]))
+                self._grouped[number, k] = (ga, gb, count)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = self.con.cursor()
