@@ -160,7 +160,9 @@ def group(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray,
 def missing(child: tuple[np.ndarray, np.ndarray, np.ndarray], parent: tuple[np.ndarray, np.ndarray, np.ndarray],
             bag: bool) -> tuple[int, int]:
     """(child rows missing from the parent, child rows) for two grouped fingerprint multisets."""
-    m, t = _missing(*(_frozen(x) for x in (*child, *parent)), bool(bag))
+    ca, cb, cc = (_frozen(x) for x in child)
+    pa_, pb, pc = (_frozen(x) for x in parent)
+    m, t = _missing(ca, cb, cc, pa_, pb, pc, bool(bag))
     return int(m), int(t)
 
 
