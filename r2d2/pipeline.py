@@ -225,7 +225,7 @@ class Scan:
             return
         for st in self.stages:
             if st.bytes_spared:
-                st.seconds_spared = round(st.bytes_spared * verify.seconds / verify.bytes_read, 4)
+                st.seconds_spared = round(st.bytes_spared * verify.seconds / verify.bytes_read, 6)
 
     def run_minmax(self, candidates: list[Candidate]) -> list[Candidate]:
         survivors = []
