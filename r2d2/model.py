@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -195,8 +196,9 @@ class Candidate:
     def key(self) -> tuple[str, str]:
         return self.parent, self.child
 
-    @property
+    @cached_property
     def comparable(self) -> tuple[tuple[str, str], ...]:
+        """The column pairs r2d2 compares (computed once: every stage asks, for every pair)."""
         return tuple(c for c in self.columns if c[0] not in self.unsupported)
 
 

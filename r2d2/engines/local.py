@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -193,6 +194,9 @@ class LocalEngine:
         # Every fingerprint multiset: table number t, column set k, fingerprint, count.
         self.con.execute(f"CREATE TABLE fps {FPS_TABLE}")
         self.keys = Keys.fresh()
+        # numba sets up its typing context on the first call of a compiled loop (~0.3 s, even from
+        # its cache): done beside discover and profile, which mostly wait on files.
+        threading.Thread(target=kernels.warm, name="r2d2-warm", daemon=True).start()
         self._tables: dict[str, int] = {}  # table id -> its number t in `fps`
         self._colsets: dict[str, dict[ColumnSet, int]] = {}
         # In memory (see fingerprint_store): (t, k) -> distinct fingerprints sorted by lanes (a, b),

@@ -111,6 +111,10 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
         yield from _delta_reader_batches(lake, profile, columns, types, schema, convert, batch_rows)
         return
     chosen = profile.fragments if fragments is None else [profile.fragments[i] for i in fragments]
+    # A whole Parquet table's chunk bytes are in its profile (summed from the same footers).
+    counted = fragments is None and profile.format == "parquet"
+    if counted:
+        lake.counter.add(sum(profile.column_bytes.get(c, 0) for c in columns if c not in profile.partition_columns))
     by_file: dict[int, list[int]] = defaultdict(list)
     whole: set[int] = set()
     for frag in chosen:
@@ -134,7 +138,8 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
             if not wanted:  # only partition columns or absent columns: rows from the footer
                 yield from _constant_batches(n, columns, types, datafile.partition, schema, batch_rows, native)
                 continue
-            lake.counter.add(chunk_bytes(meta, row_groups, wanted))
+            if not counted:
+                lake.counter.add(chunk_bytes(meta, row_groups, wanted))
             batches: Iterator[pa.RecordBatch] | list[pa.RecordBatch]
             if n <= batch_rows:  # one read, no batch machinery (most files of a real lake)
                 rows = pf.read_row_groups(row_groups if row_groups is not None else range(meta.num_row_groups),
@@ -218,4 +223,5 @@ def stream_table(lake: Lake, profile: TableProfile, columns: list[str], fragment
 def read_rows(lake: Lake, profile: TableProfile, columns: list[str], fragments: list[int] | None = None,
               native: bool = False) -> pa.Table:
     """All rows of some fragments in memory (used for samples and small tables)."""
-    return stream_table(lake, profile, columns, fragments, native).read_all()
+    return pa.Table.from_batches(list(iter_table_batches(lake, profile, columns, fragments, native=native)),
+                                 schema=table_schema(profile, columns, native))
