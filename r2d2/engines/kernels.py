@@ -76,31 +76,36 @@ if JIT:
 
 
     @njit(nogil=True, cache=True)
-    def _group(a, b, starts, out_a, out_b, out_count, out_starts):
-        """For each segment [starts[s], starts[s+1]) of (a, b): its distinct pairs in (a, b) order
-        with their counts, written from out_starts[s]. Returns how many were written."""
+    def _runs(sa, sb, starts, out_a, out_b, out_count, out_starts):
+        """For each segment [starts[s], starts[s+1]) of (sa, sb), already sorted by sa: its distinct
+        pairs in (a, b) order with their counts, written from out_starts[s]. Returns how many."""
         m = 0
         for s in range(starts.shape[0] - 1):
             lo, hi = starts[s], starts[s + 1]
             out_starts[s] = m
-            order = np.argsort(a[lo:hi])
-            sa, sb = a[lo:hi][order], b[lo:hi][order]
-            n = hi - lo
-            i = 0
-            while i < n:
+            i = lo
+            while i < hi:
                 j = i + 1
-                while j < n and sa[j] == sa[i]:
+                while j < hi and sa[j] == sa[i]:
                     j += 1
-                if j - i > 1:  # equal first lanes (mostly the same row again): order by the second
-                    sb[i:j] = np.sort(sb[i:j])
-                k = i
-                while k < j:
-                    q = k + 1
-                    while q < j and sb[q] == sb[k]:
-                        q += 1
-                    out_a[m], out_b[m], out_count[m] = sa[k], sb[k], q - k
+                same = True
+                for q in range(i + 1, j):
+                    if sb[q] != sb[i]:
+                        same = False
+                        break
+                if same:  # one row (the same row again, mostly): no copy, no sort
+                    out_a[m], out_b[m], out_count[m] = sa[i], sb[i], j - i
                     m += 1
-                    k = q
+                else:  # equal first lanes, different second ones: order by the second
+                    run = np.sort(sb[i:j])
+                    k = 0
+                    while k < j - i:
+                        q = k + 1
+                        while q < j - i and run[q] == run[k]:
+                            q += 1
+                        out_a[m], out_b[m], out_count[m] = sa[i], run[k], q - k
+                        m += 1
+                        k = q
                 i = j
         out_starts[starts.shape[0] - 1] = m
         return m
@@ -149,11 +154,22 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 
 
 def group(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each segment's distinct fingerprints, sorted, with counts: (a, b, count, segment starts)."""
+    """Each segment's distinct fingerprints, sorted, with counts: (a, b, count, segment starts).
+    numpy sorts (its vectorised argsort: several times numba's), the compiled loop counts."""
     n = len(a)
+    starts = starts.astype(np.int64)
+    if len(starts) == 2:
+        order = np.argsort(a)
+    else:
+        order = np.empty(n, np.int64)
+        for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist()):
+            if hi - lo > 1:
+                order[lo:hi] = np.argsort(a[lo:hi]) + lo
+            elif hi > lo:
+                order[lo] = lo
     out_a, out_b, out_count = np.empty(n, U64), np.empty(n, U64), np.empty(n, np.int64)
     out_starts = np.empty(len(starts), np.int64)
-    m = _group(_frozen(a), _frozen(b), _frozen(starts.astype(np.int64)), out_a, out_b, out_count, out_starts)
+    m = _runs(_frozen(a[order]), _frozen(b[order]), _frozen(starts), out_a, out_b, out_count, out_starts)
     return out_a[:m].copy(), out_b[:m].copy(), out_count[:m].copy(), out_starts
 
 
