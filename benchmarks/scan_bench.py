@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         report(f"generated-{args.tables}", lake, args.workdir, args.semantics, args.workers)
         check_oracle(lake, args.workdir, args.workers)
     if not args.skip_real:
-        real = cached_lake(args.workdir / f"real-{args.real_tables}", lambda root: build_real_lake(
+        real = cached_lake(args.workdir / f"real-wide-{args.real_tables}", lambda root: build_real_lake(
             root, n_tables=args.real_tables, cache=args.workdir / "packages"))
         report(f"real-shaped-{args.real_tables}", real, args.workdir, args.semantics, args.workers)
         check_oracle(real, args.workdir, args.workers)
