@@ -134,7 +134,8 @@ def measure_scan(lake_root: Path, out: Path, semantics: str, workers: int) -> di
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def report(name: str, lake_root: Path, workdir: Path, semantics: str, workers: int) -> None:
+def report(name: str, lake_root: Path, workdir: Path, semantics: str, workers: int,
+           speedup_target: float = 20) -> None:
     out = workdir / f"out-{name}-{semantics}"
     run = measure_scan(lake_root, out, semantics, workers)
     doc = json.loads((out / "containment.json").read_text())
@@ -161,7 +162,8 @@ def report(name: str, lake_root: Path, workdir: Path, semantics: str, workers: i
           f"{run['peak_mb'] / base['peak_mb']:.2f}; verdicts identical: {ours == truth} "
           f"({len(ours)} contained; only r2d2: {len(ours - truth)}, only baseline: {len(truth - ours)})")
     targets = [(f"scan / floor {run['seconds'] / floor:.2f}x <= 2x", run["seconds"] / floor <= 2),
-               (f"speed-up {base['seconds'] / run['seconds']:.1f}x >= 20x", base["seconds"] / run["seconds"] >= 20),
+               (f"speed-up {base['seconds'] / run['seconds']:.1f}x >= {speedup_target:g}x",
+                base["seconds"] / run["seconds"] >= speedup_target),
                (f"peak RSS {run['peak_mb']:.0f} MB <= baseline's {base['peak_mb']:.0f} MB",
                 run["peak_mb"] <= base["peak_mb"]),
                ("verdicts identical to the baseline", ours == truth)]
@@ -221,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_tpch:
         tpch = cached_lake(args.workdir / f"tpch-sf{args.tpch_scale:g}",
                            lambda root: build_tpch_lake(root, scale=args.tpch_scale))
-        report(f"tpch-sf{args.tpch_scale:g}", tpch, args.workdir, args.semantics, args.workers)
+        # its true containments need full reads: the issue asks 2x over the brute force here
+        report(f"tpch-sf{args.tpch_scale:g}", tpch, args.workdir, args.semantics, args.workers, speedup_target=2)
     return 0
 
 

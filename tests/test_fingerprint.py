@@ -245,3 +245,35 @@ def test_grouping_and_merging_fingerprints_count_exactly(rows: list[tuple[int, i
         (sum(1 for r in child if r not in parent), len(child))
     empty = (np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0, np.int64))
     assert kernels.missing(segments[0] if segments else empty, (pa_, pb, pc_), bag) == expected
+
+
+def test_many_tables_fingerprint_alike_in_both_paths() -> None:
+    """fingerprint_many's one compiled call over every column set against its numpy path (same
+    rows for every table and set, whatever their order): tables of different widths and types,
+    sets sharing columns, a decimal compared as a double, an empty table."""
+    from decimal import Decimal as D
+
+    from r2d2.engines import kernels
+    from r2d2.engines.fingerprint import fingerprint_many
+
+    if not kernels.JIT:
+        import pytest
+
+        pytest.skip("numba is not importable here: only the numpy code runs")
+    one = pa.table({"c0": pa.array([1, 2, None, 4]), "c1": pa.array(["a", "bb", "a", None]),
+                    "c2": pa.array([D("1.50"), D("2"), None, D("0.1")], pa.decimal128(10, 2))})
+    two = pa.table({"c0": pa.array(["x" * 20, "y", "z"]), "c1": pa.array([1.5, float("nan"), -0.0])})
+    empty = pa.table({"c0": pa.array([], pa.int64())})
+    parts = [(7, one, [pa.int64(), pa.string(), pa.decimal128(10, 2)], [[(0, False), (1, False)], [(2, True)],
+                                                                         [(1, False), (0, False), (2, False)]]),
+             (3, two, [pa.string(), pa.float64()], [[(0, False)], [(1, False), (0, False)]]),
+             (5, empty, [pa.int64()], [[(0, False)]])]
+    compiled = fingerprint_many(parts, KEYS)
+    try:
+        kernels.JIT = False
+        reference = fingerprint_many(parts, KEYS)
+    finally:
+        kernels.JIT = True
+    assert compiled.num_rows == reference.num_rows == 4 * 3 + 3 * 2
+    assert sorted(zip(*(c.to_pylist() for c in compiled.columns))) == \
+        sorted(zip(*(c.to_pylist() for c in reference.columns)))

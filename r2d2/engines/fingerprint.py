@@ -484,16 +484,22 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
                     same = (str(data.column(position).type), str(base_type(types[position])), as_double)
                     members.setdefault(same, []).append((index, position, as_double))
     hashed: dict[tuple[int, int, bool], ValueHash] = {}
+    stacks: list[ValueHash] = []
+    offset: dict[tuple[int, int, bool], tuple[int, int]] = {}  # member -> (its stack, where it starts)
     for group in members.values():
         first, position, as_double = group[0]
         chunks = [c for i, p, _ in group for c in _chunks_of(parts[i][1].column(p))]
         stacked = pa.concat_arrays(chunks) if len(chunks) != 1 else chunks[0]
         values = value_hashes(stacked, parts[first][2][position], keys, as_double)
+        stacks.append(values)
         start = 0
         for member in group:
             end = start + parts[member[0]][1].num_rows
             hashed[member] = ValueHash(values.a[start:end], values.b[start:end])
+            offset[member] = (len(stacks) - 1, start)
             start = end
+    if kernels.JIT:
+        return _combined(parts, stacks, offset, keys)
     by_width: dict[int, list[tuple[int, int, list[ValueHash]]]] = {}
     for index, (number, _, _, specs) in enumerate(parts):
         for k, spec in enumerate(specs):
@@ -511,6 +517,42 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
 
     return pa.table([_joined(numbers, np.int32), _joined(sets, np.int32), _joined(lane_a, U64),
                      _joined(lane_b, U64)], schema=FPS_SCHEMA)
+
+
+def _combined(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.DataType], list[Spec]]],
+              stacks: list[ValueHash], offset: dict[tuple[int, int, bool], tuple[int, int]],
+              keys: Keys) -> pa.Table:
+    """fingerprint_many's (t, k, a, b) from its value hashes: every column of every set added in
+    one compiled call per array of hashes (what `combine` computes, without copying columns)."""
+    numbers: list[int] = []
+    sets: list[int] = []
+    n_rows: list[int] = []
+    entries: list[tuple[list[int], list[int], list[int], list[int]]] = [([], [], [], []) for _ in stacks]
+    total, width = 0, 0
+    for index, (number, data, _, specs) in enumerate(parts):
+        n = data.num_rows
+        for k, spec in enumerate(specs):
+            numbers.append(number)
+            sets.append(k)
+            n_rows.append(n)
+            for j, (position, as_double) in enumerate(spec):
+                stack, start = offset[index, position, as_double]
+                into = entries[stack]
+                into[0].append(total)
+                into[1].append(n)
+                into[2].append(j)
+                into[3].append(start)
+            total += n
+            width = max(width, len(spec))
+    position_keys = (np.array([keys.key(0, _POSITION, i) for i in range(width)], U64),
+                     np.array([keys.key(1, _POSITION, i) for i in range(width)], U64))
+    out = (np.zeros(total, U64), np.zeros(total, U64))
+    for values, listed in zip(stacks, entries):
+        if listed[0]:
+            kernels.add_columns((values.a, values.b), listed, position_keys, out)
+    return pa.table([pa.array(np.repeat(np.array(numbers, np.int32), n_rows)),
+                     pa.array(np.repeat(np.array(sets, np.int32), n_rows)), pa.array(out[0]), pa.array(out[1])],
+                    schema=FPS_SCHEMA)
 
 
 def _joined(arrays: list[np.ndarray], dtype: type) -> pa.Array:

@@ -145,6 +145,28 @@ if JIT:
         return missing, total
 
 
+if JIT:
+    @njit(nogil=True, cache=True)
+    def _add_columns(ha, hb, out_start, n_rows, key_index, source, key_a, key_b, out_a, out_b):
+        """For each entry e (a column of a column set): out[out_start[e] + r] += fmix(hash[source[e]
+        + r] + position key key_index[e]), per lane, for its n_rows[e] rows."""
+        for e in range(out_start.shape[0]):
+            o, n, src = out_start[e], n_rows[e], source[e]
+            ka, kb = key_a[key_index[e]], key_b[key_index[e]]
+            for r in range(n):
+                out_a[o + r] += _fmix(ha[src + r] + ka)
+                out_b[o + r] += _fmix(hb[src + r] + kb)
+
+
+def add_columns(hashes: tuple[np.ndarray, np.ndarray], entries: tuple[list[int], list[int], list[int], list[int]],
+                position_keys: tuple[np.ndarray, np.ndarray], out: tuple[np.ndarray, np.ndarray]) -> None:
+    """Add many columns' mixed value hashes (all from one array of hashes) into row fingerprints in
+    one call: entries are (output start, rows, position in the set, start in `hashes`) lists."""
+    ints = [_frozen(np.array(x, np.int64)) for x in entries]
+    _add_columns(_frozen(hashes[0]), _frozen(hashes[1]), ints[0], ints[1], ints[2], ints[3],
+                 _frozen(position_keys[0]), _frozen(position_keys[1]), out[0], out[1])
+
+
 def _frozen(array: np.ndarray) -> np.ndarray:
     """A C-contiguous, read-only view (a copy only when the array is not contiguous): numba compiles
     one version per argument type, writability included, so every caller passes the same kind."""
@@ -218,4 +240,5 @@ def warm() -> None:
     table = pa.table({"a": pa.array([3, 1, 3], pa.uint64()), "b": pa.array([2, 2, 2], pa.uint64())})
     a, b = table.column("a").to_numpy(), table.column("b").to_numpy()
     grouped = group(a, b, np.array([0, 3]))
+    add_columns((a, b), ([0], [3], [0], [0]), (a[:1].copy(), b[:1].copy()), (np.zeros(3, U64), np.zeros(3, U64)))
     missing(grouped[:3], grouped[:3], True)
