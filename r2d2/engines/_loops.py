@@ -1,0 +1,140 @@
+"""The compiled loops of engines/kernels.py (numba). Imported on first use only: numba and LLVM
+take about 150 MB and 0.4 s to load, which commands that never hash (plan, report, apply) and
+scans on numpy's path do not pay. Call them through kernels.py, which passes read-only contiguous
+arrays (numba compiles one version per argument type) and documents what each computes."""
+
+# mypy: ignore-errors
+import numpy as np
+from numba import njit
+
+U64 = np.uint64
+_M1, _M2 = U64(0xBF58476D1CE4E5B9), U64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S8 = U64(30), U64(27), U64(31), U64(8)
+_ALL = U64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(inline="always", cache=True)
+def _fmix(z):
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+@njit(nogil=True, cache=True)
+def _bytes_lanes(offsets, data, words, wka, wkb, length_a, length_b, kind_a, kind_b,
+                 out_a, out_b):
+    """fingerprint._bytes_lanes, a value at a time: per 8-byte word j of the value (its last
+    word zero-padded), fmix(word + key_j) summed per lane; then xor fmix(length * odd + kind key)
+    and fmix. `words` views `data` as little-endian uint64 at every byte offset (stride 1)."""
+    n = offsets.shape[0] - 1
+    safe = words.shape[0]  # words[p] is inside the buffer for p < safe
+    for i in range(n):
+        start, end = offsets[i], offsets[i + 1]
+        sum_a, sum_b = U64(0), U64(0)
+        j, p = 0, start
+        while p < end:
+            rest = end - p
+            if p < safe:
+                w = words[p]
+                if rest < 8:
+                    w &= _ALL >> (U64(8 - rest) * _S8)
+            else:  # the buffer's last bytes: assembled one at a time
+                w = U64(0)
+                for q in range(min(rest, 8)):
+                    w |= U64(data[p + q]) << (U64(q) * _S8)
+            sum_a += _fmix(w + wka[j])
+            sum_b += _fmix(w + wkb[j])
+            j += 1
+            p += 8
+        size = U64(end - start)
+        sum_a ^= _fmix(size * length_a + kind_a)
+        sum_b ^= _fmix(size * length_b + kind_b)
+        out_a[i] = _fmix(sum_a)
+        out_b[i] = _fmix(sum_b)
+
+@njit(nogil=True, cache=True)
+def _add_mixed(out, column, key):
+    """out += fmix(column + key), in one pass."""
+    for i in range(out.shape[0]):
+        out[i] += _fmix(column[i] + key)
+
+
+@njit(nogil=True, cache=True)
+def _runs(sa, sb, starts, out_a, out_b, out_count, out_starts):
+    """For each segment [starts[s], starts[s+1]) of (sa, sb), already sorted by sa: its distinct
+    pairs in (a, b) order with their counts, written from out_starts[s]. Returns how many."""
+    m = 0
+    for s in range(starts.shape[0] - 1):
+        lo, hi = starts[s], starts[s + 1]
+        out_starts[s] = m
+        i = lo
+        while i < hi:
+            j = i + 1
+            while j < hi and sa[j] == sa[i]:
+                j += 1
+            same = True
+            for q in range(i + 1, j):
+                if sb[q] != sb[i]:
+                    same = False
+                    break
+            if same:  # one row (the same row again, mostly): no copy, no sort
+                out_a[m], out_b[m], out_count[m] = sa[i], sb[i], j - i
+                m += 1
+            else:  # equal first lanes, different second ones: order by the second
+                run = np.sort(sb[i:j])
+                k = 0
+                while k < j - i:
+                    q = k + 1
+                    while q < j - i and run[q] == run[k]:
+                        q += 1
+                    out_a[m], out_b[m], out_count[m] = sa[i], run[k], q - k
+                    m += 1
+                    k = q
+            i = j
+    out_starts[starts.shape[0] - 1] = m
+    return m
+
+@njit(nogil=True, cache=True)
+def _missing(ca, cb, cc, pa, pb, pc, bag):
+    """Child rows (bag) or distinct rows (set) whose fingerprint the parent lacks (or has fewer
+    times), and the child's total, both sides distinct and sorted by (a, b). A child much
+    smaller than its parent searches it; otherwise the two are merged."""
+    missing, total = 0, 0
+    n_parent = pa.shape[0]
+    search = ca.shape[0] * 16 < n_parent
+    j = 0
+    for i in range(ca.shape[0]):
+        x, y = ca[i], cb[i]
+        if search:  # the first parent entry >= (x, y), from j on
+            lo, hi = j, n_parent
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if pa[mid] < x or (pa[mid] == x and pb[mid] < y):
+                    lo = mid + 1
+                else:
+                    hi = mid
+            j = lo
+        else:
+            while j < n_parent and (pa[j] < x or (pa[j] == x and pb[j] < y)):
+                j += 1
+        found = pc[j] if j < n_parent and pa[j] == x and pb[j] == y else 0
+        if bag:
+            total += cc[i]
+            if cc[i] > found:
+                missing += cc[i] - found
+        else:
+            total += 1
+            if found == 0:
+                missing += 1
+    return missing, total
+
+
+@njit(nogil=True, cache=True)
+def _add_columns(ha, hb, out_start, n_rows, key_index, source, key_a, key_b, out_a, out_b):
+    """For each entry e (a column of a column set): out[out_start[e] + r] += fmix(hash[source[e]
+    + r] + position key key_index[e]), per lane, for its n_rows[e] rows."""
+    for e in range(out_start.shape[0]):
+        o, n, src = out_start[e], n_rows[e], source[e]
+        ka, kb = key_a[key_index[e]], key_b[key_index[e]]
+        for r in range(n):
+            out_a[o + r] += _fmix(ha[src + r] + ka)
+            out_b[o + r] += _fmix(hb[src + r] + kb)
