@@ -23,7 +23,11 @@ import numpy as np
 # Whether the compiled loops run: numba is installed (not imported here: see _loops.py) and not
 # switched off with R2D2_JIT=0. Otherwise fingerprint.py's numpy code runs, and verify keeps its
 # fingerprints in DuckDB.
-JIT = os.environ.get("R2D2_JIT", "1") != "0" and importlib.util.find_spec("numba") is not None
+AVAILABLE = os.environ.get("R2D2_JIT", "1") != "0" and importlib.util.find_spec("numba") is not None
+# Whether fingerprint.py hashes with them now: an engine switches them off for a scan whose reads
+# are too small to pay for loading numba (see engines/local.py JIT_MIN_BYTES). Either way the
+# hashes are the same, bit for bit: this only chooses speed against start-up time and memory.
+JIT = AVAILABLE
 U64 = np.uint64
 
 
@@ -102,7 +106,7 @@ def add_mixed(out: np.ndarray, column: np.ndarray, key: np.uint64) -> None:
 def warm() -> None:
     """Compile (or load from numba's cache) every loop on tiny inputs, each in the argument types
     the scan passes: `make setup` and the benchmarks call this, so no scan pays the compilation."""
-    if not JIT:
+    if not AVAILABLE:
         return
     import pyarrow as pa
 

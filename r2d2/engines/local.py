@@ -59,6 +59,8 @@ READ_CHUNK_BYTES = 4_000_000  # file bytes of small tables read concurrently
 # Stored fingerprint multisets: table t, column set k, the two lanes as one 128-bit key, count.
 FPS_TABLE = "(t INTEGER, k INTEGER, fp UHUGEINT, cnt BIGINT)"
 FP = "(CAST(a AS UHUGEINT) << 64) | b AS fp"
+# Table bytes to read in verify from which loading numba's loops pays (engines/kernels.py).
+JIT_MIN_BYTES = 64_000_000
 # Bytes a fingerprint row takes while a table is hashed and grouped in memory (two lanes, a count,
 # and the sort's temporaries): what decides whether the lake's multisets fit in memory.
 MEMORY_BYTES_PER_ROW = 40
@@ -194,9 +196,7 @@ class LocalEngine:
         # Every fingerprint multiset: table number t, column set k, fingerprint, count.
         self.con.execute(f"CREATE TABLE fps {FPS_TABLE}")
         self.keys = Keys.fresh()
-        # numba sets up its typing context on the first call of a compiled loop (~0.3 s, even from
-        # its cache): done beside discover and profile, which mostly wait on files.
-        threading.Thread(target=kernels.warm, name="r2d2-warm", daemon=True).start()
+        self._warming: threading.Thread | None = None
         self._tables: dict[str, int] = {}  # table id -> its number t in `fps`
         self._colsets: dict[str, dict[ColumnSet, int]] = {}
         # In memory (see fingerprint_store): (t, k) -> distinct fingerprints sorted by lanes (a, b),
@@ -247,7 +247,20 @@ class LocalEngine:
         pass
 
     def profile_tables(self, refs: list[TableRef], progress: Callable[[], None]) -> list[TableProfile]:
-        return profile_tables(self.lake, refs, self.config, progress)
+        profiles = profile_tables(self.lake, refs, self.config, progress)
+        if kernels.AVAILABLE and self._warming is None and \
+                sum(p.bytes for p in profiles if p.error is None) >= JIT_MIN_BYTES:
+            # likely to hash enough to pay for numba: load it beside the schema and min-max stages
+            self._warming = threading.Thread(target=kernels.warm, name="r2d2-warm", daemon=True)
+            self._warming.start()
+        return profiles
+
+    def _choose_loops(self, jobs: list[FingerprintJob]) -> None:
+        """numba's loops for this verify when its reads are large enough to pay for loading them
+        (measured: about 0.4 s and 150 MB; on a 26 MB lake numpy's code was as fast), else numpy's
+        code, which computes the same hashes."""
+        kernels.JIT = kernels.AVAILABLE and (
+            self.config.fingerprint_store == "memory" or sum(j.table.bytes for j in jobs) >= JIT_MIN_BYTES)
 
     # Stage 3a -----------------------------------------------------------------------------------
     def probe_samples(self, probes: list[ParentProbe], tick: Callable[[], None]
@@ -310,6 +323,7 @@ class LocalEngine:
         for job in jobs:
             self._tables[job.table.id] = len(self._tables)
             self._colsets[job.table.id] = {cs: k for k, cs in enumerate(job.colsets)}
+        self._choose_loops(jobs)
         if self._grouped is None and self.in_memory(jobs):
             self._grouped = {}
         small = [j for j in jobs if _is_small(j.table)]
