@@ -92,16 +92,19 @@ def check_column_names(table_id: str, names: list[str]) -> None:
 
 
 def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Schema,
-            partition_types: dict[str, pa.DataType], config: ScanConfig) -> TableProfile:
-    """Fill columns, row-group fragments and merged stats from Parquet footers (file index, meta)."""
+            partition_types: dict[str, pa.DataType], config: ScanConfig,
+            file_schemas: list[pa.Schema] | None = None) -> TableProfile:
+    """Fill columns, row-group fragments and merged stats from Parquet footers (file index, meta),
+    given each footer's Arrow schema when the caller has it already (converting one costs as much
+    as decoding a small file's statistics)."""
     data_fields = list(schema)
     profile.columns = [Column(f.name, f.type) for f in data_fields]
     profile.columns += [Column(name, t) for name, t in partition_types.items()]
     profile.partition_columns = list(partition_types)
     check_column_names(profile.id, [c.name for c in profile.columns])
     column_bytes = dict.fromkeys((c.name for c in profile.columns), 0)
-    for file_index, meta in metas:
-        file_schema = meta.schema.to_arrow_schema()
+    for number, (file_index, meta) in enumerate(metas):
+        file_schema = file_schemas[number] if file_schemas is not None else meta.schema.to_arrow_schema()
         leaves: dict[str, tuple[int, int, pa.DataType]] = {}
         start = 0
         for f in file_schema:
@@ -109,6 +112,8 @@ def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Sche
             leaves[f.name] = (start, count, f.type)
             start += count
         datafile = profile.files[file_index]
+        constants = {name: _partition_key(datafile.partition.get(name), ptype)
+                     for name, ptype in partition_types.items()}
         for rg_index in range(meta.num_row_groups):
             rg = meta.row_group(rg_index)
             stats: dict[str, ColumnStats] = {}
@@ -123,8 +128,8 @@ def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Sche
                 else:
                     stats[f.name] = parquet_column_stats(rg.column(first).statistics, ftype,
                                                          config.stats_truncation_bytes)
-            for name, ptype in partition_types.items():
-                stats[name] = constant_stats(_partition_key(datafile.partition.get(name), ptype), rg.num_rows)
+            for name, key in constants.items():
+                stats[name] = constant_stats(key, rg.num_rows)
             profile.fragments.append(Fragment(file_index, rg_index, rg.num_rows, stats))
         profile.rows += meta.num_rows
     profile.column_bytes = column_bytes
@@ -153,7 +158,7 @@ def profile_parquet(lake: Lake, ref: TableRef, config: ScanConfig) -> TableProfi
     if clash:
         raise TableReadError(f"partition key {sorted(clash)[0]} is also a column inside the data files",
                              table=ref.id)
-    return _finish(profile, metas, schema, partition_types, config)
+    return _finish(profile, metas, schema, partition_types, config, schemas)
 
 
 def _unify(table_id: str, paths: list[str], schemas: list[pa.Schema]) -> pa.Schema:
