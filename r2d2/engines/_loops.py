@@ -19,6 +19,7 @@ def _fmix(z):
     z = (z ^ (z >> _S27)) * _M2
     return z ^ (z >> _S31)
 
+
 @njit(nogil=True, cache=True)
 def _bytes_lanes(offsets, data, words, wka, wkb, length_a, length_b, kind_a, kind_b,
                  out_a, out_b):
@@ -50,6 +51,7 @@ def _bytes_lanes(offsets, data, words, wka, wkb, length_a, length_b, kind_a, kin
         sum_b ^= _fmix(size * length_b + kind_b)
         out_a[i] = _fmix(sum_a)
         out_b[i] = _fmix(sum_b)
+
 
 @njit(nogil=True, cache=True)
 def _add_mixed(out, column, key):
@@ -92,6 +94,7 @@ def _runs(sa, sb, starts, out_a, out_b, out_count, out_starts):
             i = j
     out_starts[starts.shape[0] - 1] = m
     return m
+
 
 @njit(nogil=True, cache=True)
 def _missing(ca, cb, cc, pa, pb, pc, bag):

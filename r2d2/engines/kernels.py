@@ -1,10 +1,10 @@
 """Compiled loops of the fingerprint core (numba), one pass over Arrow's buffers each.
 
 They compute exactly what the numpy code in engines/fingerprint.py computes (that code is their
-reference, tested bit for bit against them, and runs instead when numba cannot be imported or
-`R2D2_JIT=0`). numpy needs a pass per operation and a gather per 8-byte word position, which costs
-~100 ns per string value; these loops hash a short string in a few nanoseconds and release the GIL,
-so both cores hash at once.
+reference, tested bit for bit against them, and runs instead when numba cannot be imported, with
+`R2D2_JIT=0`, or when verify reads too little to pay for loading numba). numpy needs a pass per
+operation and a gather per 8-byte word position, which costs ~100 ns per string value; these loops
+hash a short string in a few nanoseconds and release the GIL, so both cores hash at once.
 
 The loops themselves are in _loops.py, imported on first use (numba and LLVM cost about 150 MB and
 0.4 s to load). Compiled code is cached on disk (numba's cache: beside that file, or the user's
@@ -37,13 +37,14 @@ def _loops() -> Any:
 
     return _loops
 
+
 def add_columns(hashes: tuple[np.ndarray, np.ndarray], entries: tuple[list[int], list[int], list[int], list[int]],
                 position_keys: tuple[np.ndarray, np.ndarray], out: tuple[np.ndarray, np.ndarray]) -> None:
     """Add many columns' mixed value hashes (all from one array of hashes) into row fingerprints in
     one call: entries are (output start, rows, position in the set, start in `hashes`) lists."""
     ints = [_frozen(np.array(x, np.int64)) for x in entries]
     _loops()._add_columns(_frozen(hashes[0]), _frozen(hashes[1]), ints[0], ints[1], ints[2], ints[3],
-                 _frozen(position_keys[0]), _frozen(position_keys[1]), out[0], out[1])
+                          _frozen(position_keys[0]), _frozen(position_keys[1]), out[0], out[1])
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -94,7 +95,7 @@ def bytes_lanes(offsets: np.ndarray, data: np.ndarray, word_keys: tuple[np.ndarr
     words = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
     words.flags.writeable = False
     _loops()._bytes_lanes(_frozen(offsets), data, words, _frozen(word_keys[0]), _frozen(word_keys[1]),
-                 U64(length_odd[0]), U64(length_odd[1]), U64(kind_key[0]), U64(kind_key[1]), out_a, out_b)
+                          U64(length_odd[0]), U64(length_odd[1]), U64(kind_key[0]), U64(kind_key[1]), out_a, out_b)
     return out_a, out_b
 
 
@@ -110,12 +111,16 @@ def warm() -> None:
         return
     import pyarrow as pa
 
-    from r2d2.engines.fingerprint import Keys, combine, value_hashes
+    from r2d2.engines.fingerprint import Keys, value_hashes
 
     keys = Keys.fresh()
-    for dtype in (pa.string(), pa.large_string()):
-        hashed = value_hashes(pa.array(["a", "bcdefghijk", None], dtype), pa.string(), keys)
-    combine([hashed, hashed], keys)
+    for dtype in (pa.string(), pa.large_string()):  # both offset widths, whatever kernels.JIT says now
+        array = pa.array(["a", "bcdefghijk", None], dtype)
+        wide = pa.types.is_large_string(dtype)
+        offsets = np.frombuffer(array.buffers()[1], np.int64 if wide else np.int32)[:len(array) + 1]
+        bytes_lanes(offsets, np.frombuffer(array.buffers()[2], np.uint8), keys.word_keys(2), (1, 3), (5, 7))
+    hashed = value_hashes(pa.array([1, 2, 3], pa.int64()), pa.int64(), keys)
+    add_mixed(np.zeros(3, U64), hashed.a, U64(1))
     table = pa.table({"a": pa.array([3, 1, 3], pa.uint64()), "b": pa.array([2, 2, 2], pa.uint64())})
     a, b = table.column("a").to_numpy(), table.column("b").to_numpy()
     grouped = group(a, b, np.array([0, 3]))
