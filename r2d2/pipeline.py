@@ -52,6 +52,7 @@ from r2d2.storage import Lake, open_lake
 from r2d2.storage.paths import refuse_inside_lake, scrub
 from r2d2.storage.reader import read_rows
 from r2d2.verify import (
+    PairCheck,
     Twins,
     comparison_order,
     is_exact,
@@ -97,6 +98,7 @@ class Scan:
         self.refs: dict[str, TableRef] = {}
         self.warnings: list[str] = []
         self.carried: dict[tuple[str, str], Candidate] = {}  # pairs whose verdict came from the state
+        self._checks: dict[tuple[str, str], PairCheck] = {}
 
     @contextmanager
     def stage(self, name: str, pairs_in: int) -> Iterator[StageReport]:
@@ -107,6 +109,14 @@ class Scan:
         report.seconds = round(time.perf_counter() - start, 4)
         report.bytes_read = self.lake.counter.total - bytes_before
         self.stages.append(report)
+
+    def check(self, cand: Candidate) -> PairCheck:
+        """The pair's column sets as verify compares them, worked out once per pair (verify asks
+        for them while planning, comparing and chaining; the tables' columns do not change)."""
+        known = self._checks.get(cand.key)
+        if known is None:
+            known = self._checks[cand.key] = pair_check(cand, self.profiles[cand.parent], self.profiles[cand.child])
+        return known
 
     def decide(self, cand: Candidate, status: str, stage: str, reason: str) -> None:
         self.edges[cand.key] = Edge(cand.parent, cand.child, status, stage, reason)
@@ -328,7 +338,7 @@ class Scan:
             for cand in pairs:
                 if not cand.comparable:
                     self.decide(cand, UNKNOWN, "verify", self._unsupported_reason(cand))
-            jobs = plan_fingerprints(comparable, self.profiles)
+            jobs = plan_fingerprints(comparable, self.profiles, self.check)
             with self.progress.bar("verify", len(jobs) + len(comparable)) as tick:
                 problems = engine.fingerprint(jobs, tick)
                 failed = {table_id: str(exc) for table_id, exc in problems.items()}
@@ -343,7 +353,7 @@ class Scan:
                 children: dict[str, set[str]] = defaultdict(set)
 
                 def prove(cand: Candidate) -> None:
-                    if is_exact(pair_check(cand, self.profiles[cand.parent], self.profiles[cand.child])):
+                    if is_exact(self.check(cand)):
                         contained.add(cand.key)
                         children[cand.parent].add(cand.child)
 
@@ -391,7 +401,7 @@ class Scan:
         for batch in compare_batches(pairs, self.profiles, engine.compare_batch, engine.compare_rows):
             counts: list[tuple[int, int] | None]
             try:
-                checks = [pair_check(c, self.profiles[c.parent], self.profiles[c.child]) for c in batch]
+                checks = [self.check(c) for c in batch]
                 counts = [*engine.compare(checks, self.config.semantics)]
             except Exception as exc:  # an engine failure costs these pairs, not the scan
                 counts = [None] * len(batch)

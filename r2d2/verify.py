@@ -9,6 +9,7 @@ by transitivity without comparing it (such edges say `"stage": "transitive"`).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -55,11 +56,12 @@ def is_exact(check: PairCheck) -> bool:
     return not any(d for _, d in check.parent_colset + check.child_colset)
 
 
-def plan_fingerprints(pairs: list[Candidate], profiles: dict[str, TableProfile]) -> list[FingerprintJob]:
+def plan_fingerprints(pairs: list[Candidate], profiles: dict[str, TableProfile],
+                      check_of: Callable[[Candidate], PairCheck] | None = None) -> list[FingerprintJob]:
     """Every table once, with all the column sets its pairs need."""
     needs: dict[str, set[ColumnSet]] = defaultdict(set)
     for cand in pairs:
-        check = pair_check(cand, profiles[cand.parent], profiles[cand.child])
+        check = check_of(cand) if check_of else pair_check(cand, profiles[cand.parent], profiles[cand.child])
         needs[cand.child].add(check.child_colset)
         needs[cand.parent].add(check.parent_colset)
     return [FingerprintJob(profiles[t], sorted(sets)) for t, sets in sorted(needs.items())]

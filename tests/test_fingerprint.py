@@ -212,21 +212,35 @@ def test_the_compiled_loops_hash_exactly_as_the_numpy_code(values: list[str | No
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2)), max_size=80), st.lists(st.integers(0, 80), max_size=4),
-       st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2)), max_size=80), st.booleans())
+       st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2)), max_size=80), st.booleans(), st.booleans())
 def test_grouping_and_merging_fingerprints_count_exactly(rows: list[tuple[int, int]], cuts: list[int],
-                                                         parent_rows: list[tuple[int, int]], bag: bool) -> None:
+                                                         parent_rows: list[tuple[int, int]], bag: bool,
+                                                         compiled: bool) -> None:
     """kernels.group against a Counter per segment (equal first lanes with different second ones
-    included), and kernels.missing against the multiset difference it stands for."""
+    included), and kernels.missing against the multiset difference it stands for: numba's loops
+    and numpy's code alike."""
+    from r2d2.engines import kernels
+
+    if compiled and not kernels.AVAILABLE:
+        import pytest
+
+        pytest.skip("numba is not importable here: only numpy's code runs")
+    before = kernels.JIT
+    kernels.JIT = compiled
+    try:
+        _check_grouping(rows, cuts, parent_rows, bag)
+    finally:
+        kernels.JIT = before
+
+
+def _check_grouping(rows: list[tuple[int, int]], cuts: list[int], parent_rows: list[tuple[int, int]],
+                    bag: bool) -> None:
     from collections import Counter
 
     import numpy as np
 
     from r2d2.engines import kernels
 
-    if not kernels.AVAILABLE:
-        import pytest
-
-        pytest.skip("numba is not importable here: DuckDB groups and compares instead")
     a = np.array([r[0] for r in rows], np.uint64)
     b = np.array([r[1] for r in rows], np.uint64)
     starts = np.array(sorted({0, len(rows), *(c for c in cuts if c <= len(rows))}), np.int64)

@@ -57,7 +57,8 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 
 def group(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each segment's distinct fingerprints, sorted, with counts: (a, b, count, segment starts).
-    numpy sorts (its vectorised argsort: several times numba's), the compiled loop counts."""
+    numpy sorts each segment by its first lane (its vectorised argsort: several times numba's);
+    then the compiled loop counts the runs, or numpy does (see _runs_numpy)."""
     n = len(a)
     starts = starts.astype(np.int64)
     if len(starts) == 2:
@@ -69,15 +70,58 @@ def group(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray,
                 order[lo:hi] = np.argsort(a[lo:hi]) + lo
             elif hi > lo:
                 order[lo] = lo
+    if not JIT:
+        return _runs_numpy(a[order], b[order], starts)
     out_a, out_b, out_count = np.empty(n, U64), np.empty(n, U64), np.empty(n, np.int64)
     out_starts = np.empty(len(starts), np.int64)
     m = _loops()._runs(_frozen(a[order]), _frozen(b[order]), _frozen(starts), out_a, out_b, out_count, out_starts)
     return out_a[:m].copy(), out_b[:m].copy(), out_count[:m].copy(), out_starts
 
 
+def _runs_numpy(sa: np.ndarray, sb: np.ndarray,
+                starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """_runs with numpy, each segment sorted by its first lane: runs of one (a, b) are counted.
+    Equal first lanes with different second ones (about never: 64 random bits) are put in (a, b)
+    order by one more sort, of the whole, by segment, a and b."""
+    n = len(sa)
+    segment = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    boundary = np.zeros(n, bool)
+    boundary[starts[:-1][starts[:-1] < n]] = True
+    same_a = np.zeros(n, bool)
+    same_a[1:] = (sa[1:] == sa[:-1]) & ~boundary[1:]
+    if bool(np.any(same_a[1:] & (sb[1:] != sb[:-1]))):
+        order = np.lexsort((sb, sa, segment))
+        sa, sb = sa[order], sb[order]
+        same_a[1:] = (sa[1:] == sa[:-1]) & ~boundary[1:]
+    new = np.ones(n, bool)
+    new[1:] = ~(same_a[1:] & (sb[1:] == sb[:-1]))
+    first = np.flatnonzero(new)
+    count = np.diff(np.append(first, n)).astype(np.int64)
+    out_starts = np.searchsorted(first, starts, side="left").astype(np.int64)
+    return sa[first], sb[first], count, out_starts
+
+
+def _missing_numpy(child: tuple[np.ndarray, ...], parent: tuple[np.ndarray, ...], bag: bool) -> tuple[int, int]:
+    ca, cb, cc = child
+    pa_, pb, pc = parent
+    total = int(cc.sum()) if bag else len(ca)
+    if len(pa_) and bool(np.any(pa_[1:] == pa_[:-1])):  # equal first lanes in the parent (rare): exactly
+        have = {(int(x), int(y)): int(n) for x, y, n in zip(pa_, pb, pc)}
+        found = np.array([have.get((int(x), int(y)), 0) for x, y in zip(ca, cb)], np.int64)
+    else:
+        at = np.minimum(np.searchsorted(pa_, ca), max(len(pa_) - 1, 0))
+        hit = (pa_[at] == ca) & (pb[at] == cb) if len(pa_) else np.zeros(len(ca), bool)
+        found = np.where(hit, pc[at] if len(pa_) else 0, 0)
+    if bag:
+        return int(np.maximum(cc - found, 0).sum()), total
+    return int(np.count_nonzero(found == 0)), total
+
+
 def missing(child: tuple[np.ndarray, np.ndarray, np.ndarray], parent: tuple[np.ndarray, np.ndarray, np.ndarray],
             bag: bool) -> tuple[int, int]:
     """(child rows missing from the parent, child rows) for two grouped fingerprint multisets."""
+    if not JIT:
+        return _missing_numpy(child, parent, bag)
     ca, cb, cc = (_frozen(x) for x in child)
     pa_, pb, pc = (_frozen(x) for x in parent)
     m, t = _loops()._missing(ca, cb, cc, pa_, pb, pc, bool(bag))

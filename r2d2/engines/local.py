@@ -259,8 +259,7 @@ class LocalEngine:
         """numba's loops for this verify when its reads are large enough to pay for loading them
         (measured: about 0.4 s and 150 MB; on a 26 MB lake numpy's code was as fast), else numpy's
         code, which computes the same hashes."""
-        kernels.JIT = kernels.AVAILABLE and (
-            self.config.fingerprint_store == "memory" or sum(j.table.bytes for j in jobs) >= JIT_MIN_BYTES)
+        kernels.JIT = kernels.AVAILABLE and sum(j.table.bytes for j in jobs) >= JIT_MIN_BYTES
 
     # Stage 3a -----------------------------------------------------------------------------------
     def probe_samples(self, probes: list[ParentProbe], tick: Callable[[], None]
@@ -364,10 +363,11 @@ class LocalEngine:
         return failed
 
     def in_memory(self, jobs: list[FingerprintJob]) -> bool:
-        """Whether the multisets are kept in memory: `fingerprint_store`, or under auto, when numba's
-        loops are there and every job's rows fit in a quarter of duckdb_memory_limit."""
+        """Whether the multisets are kept in memory: `fingerprint_store`, or under auto, when every
+        job's rows fit in a quarter of duckdb_memory_limit (grouped and compared by numba's loops,
+        or by numpy's sorts and searches when verify reads too little for numba to pay)."""
         store = self.config.fingerprint_store
-        if store == "duckdb" or not kernels.JIT:
+        if store == "duckdb":
             return False
         rows = sum(job.table.rows * len(job.colsets) for job in jobs)
         return store == "memory" or rows * MEMORY_BYTES_PER_ROW <= memory_bytes(self.config.duckdb_memory_limit) // 4
