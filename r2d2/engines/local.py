@@ -315,9 +315,10 @@ class LocalEngine:
         """Fingerprint every job's table once, `workers` tables at a time; returns the tables that
         could not be read (TableReadError) or compared (EngineError).
 
-        Large tables stream into one grouped INSERT each. Small tables (most of a typical lake) are
-        read and hashed in worker threads, and their fingerprints are grouped many tables per
-        query: DuckDB's fixed cost per query would otherwise dominate."""
+        Large tables stream, a batch at a time. Small tables (most of a typical lake) are read and
+        hashed in worker threads, many tables per call. Their fingerprints are grouped in memory
+        (see in_memory), or in DuckDB: one grouped INSERT per large table and per chunk of small
+        ones, as DuckDB's fixed cost per query would otherwise dominate."""
         failed: dict[str, R2D2Error] = {}
         for job in jobs:
             self._tables[job.table.id] = len(self._tables)
