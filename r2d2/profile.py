@@ -33,7 +33,7 @@ from r2d2.stats import (
     parquet_column_stats,
 )
 from r2d2.storage import Lake
-from r2d2.storage.reader import leaf_count
+from r2d2.storage.reader import leaf_ranges
 
 
 def _partition_key(value: Any, dtype: pa.DataType) -> Any:
@@ -104,13 +104,7 @@ def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Sche
     check_column_names(profile.id, [c.name for c in profile.columns])
     column_bytes = dict.fromkeys((c.name for c in profile.columns), 0)
     for number, (file_index, meta) in enumerate(metas):
-        file_schema = file_schemas[number] if file_schemas is not None else meta.schema.to_arrow_schema()
-        leaves: dict[str, tuple[int, int, pa.DataType]] = {}
-        start = 0
-        for f in file_schema:
-            count = leaf_count(f.type)
-            leaves[f.name] = (start, count, f.type)
-            start += count
+        leaves = leaf_ranges(file_schemas[number] if file_schemas is not None else meta.schema.to_arrow_schema())
         datafile = profile.files[file_index]
         constants = {name: _partition_key(datafile.partition.get(name), ptype)
                      for name, ptype in partition_types.items()}

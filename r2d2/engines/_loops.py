@@ -54,13 +54,6 @@ def _bytes_lanes(offsets, data, words, wka, wkb, length_a, length_b, kind_a, kin
 
 
 @njit(nogil=True, cache=True)
-def _add_mixed(out, column, key):
-    """out += fmix(column + key), in one pass."""
-    for i in range(out.shape[0]):
-        out[i] += _fmix(column[i] + key)
-
-
-@njit(nogil=True, cache=True)
 def _runs(sa, sb, starts, out_a, out_b, out_count, out_starts):
     """For each segment [starts[s], starts[s+1]) of (sa, sb), already sorted by sa: its distinct
     pairs in (a, b) order with their counts, written from out_starts[s]. Returns how many."""

@@ -445,15 +445,11 @@ def _zeros(n: int) -> ValueHash:
 
 def combine(columns: list[ValueHash], keys: Keys) -> ValueHash:
     """A column set's row fingerprints from its columns' value hashes, in the set's order: per
-    lane, the sum of each value hash mixed with its position's key (a block of rows at a time)."""
+    lane, the sum of each value hash mixed with its position's key (a block of rows at a time).
+    numpy's path; with numba's loops, fingerprint_many adds every set's columns in one call."""
     n = len(columns[0].a) if columns else 0
     out = ValueHash(np.zeros(n, U64), np.zeros(n, U64))
     position_keys = [(U64(keys.key(0, _POSITION, i)), U64(keys.key(1, _POSITION, i))) for i in range(len(columns))]
-    if kernels.JIT:
-        for (key_a, key_b), column in zip(position_keys, columns):
-            kernels.add_mixed(out.a, column.a, key_a)
-            kernels.add_mixed(out.b, column.b, key_b)
-        return out
     for start in range(0, n, BLOCK):
         end = min(n, start + BLOCK)
         for (key_a, key_b), column in zip(position_keys, columns):

@@ -143,11 +143,6 @@ def bytes_lanes(offsets: np.ndarray, data: np.ndarray, word_keys: tuple[np.ndarr
     return out_a, out_b
 
 
-def add_mixed(out: np.ndarray, column: np.ndarray, key: np.uint64) -> None:
-    """out += fmix(column + key) (uint64 arrays of one length)."""
-    _loops()._add_mixed(out, _frozen(column), U64(key))
-
-
 def warm() -> None:
     """Compile (or load from numba's cache) every loop on tiny inputs, each in the argument types
     the scan passes: `make setup` and the benchmarks call this, so no scan pays the compilation."""
@@ -155,7 +150,7 @@ def warm() -> None:
         return
     import pyarrow as pa
 
-    from r2d2.engines.fingerprint import Keys, value_hashes
+    from r2d2.engines.fingerprint import Keys
 
     keys = Keys.fresh()
     for dtype in (pa.string(), pa.large_string()):  # both offset widths, whatever kernels.JIT says now
@@ -163,8 +158,6 @@ def warm() -> None:
         wide = pa.types.is_large_string(dtype)
         offsets = np.frombuffer(array.buffers()[1], np.int64 if wide else np.int32)[:len(array) + 1]
         bytes_lanes(offsets, np.frombuffer(array.buffers()[2], np.uint8), keys.word_keys(2), (1, 3), (5, 7))
-    hashed = value_hashes(pa.array([1, 2, 3], pa.int64()), pa.int64(), keys)
-    add_mixed(np.zeros(3, U64), hashed.a, U64(1))
     table = pa.table({"a": pa.array([3, 1, 3], pa.uint64()), "b": pa.array([2, 2, 2], pa.uint64())})
     a, b = table.column("a").to_numpy(), table.column("b").to_numpy()
     grouped = group(a, b, np.array([0, 3]))

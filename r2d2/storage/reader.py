@@ -31,17 +31,22 @@ def leaf_count(dtype: pa.DataType) -> int:
     return 1
 
 
+def leaf_ranges(schema: pa.Schema) -> dict[str, tuple[int, int, pa.DataType]]:
+    """Per top-level field of a Parquet file's Arrow schema: its first leaf column, how many leaves
+    it is stored as, and its type."""
+    ranges, start = {}, 0
+    for field in schema:
+        count = leaf_count(field.type)
+        ranges[field.name] = (start, count, field.type)
+        start += count
+    return ranges
+
+
 def chunk_bytes(meta: pq.FileMetaData, row_groups: list[int] | None, columns: list[str]) -> int:
     """The stored bytes of these columns' chunks in these row groups (all when None): what reading
     them fetches (pyarrow reads each column chunk whole, dictionary page included)."""
-    wanted = set(columns)
-    leaves: list[int] = []
-    start = 0
-    for field in meta.schema.to_arrow_schema():
-        count = leaf_count(field.type)
-        if field.name in wanted:
-            leaves.extend(range(start, start + count))
-        start += count
+    ranges = leaf_ranges(meta.schema.to_arrow_schema())
+    leaves = [leaf for c in columns if c in ranges for leaf in range(ranges[c][0], ranges[c][0] + ranges[c][1])]
     total = 0
     for index in range(meta.num_row_groups) if row_groups is None else row_groups:
         group = meta.row_group(index)
