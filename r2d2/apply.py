@@ -133,7 +133,7 @@ class Mover:
             os.rename(src, dst)
             fault(f"{self.point}.moved")
             try:
-                self.check(dst, files, hashes=False)
+                self.check(dst, files, hashes=False, times=self.point == "apply")
             except ApplyError:  # a writer added or changed a file since the manifest: put it all back
                 os.rename(dst, src)
                 raise
@@ -187,8 +187,10 @@ class Mover:
             raise ApplyError(f"{folder} still holds files that are not the table's; left in place")
         self.fs.delete_dir(folder)
 
-    def check(self, folder: str, files: list[dict[str, Any]], hashes: bool = True) -> None:
-        """The folder holds exactly these files, with these sizes (and, with `hashes`, these bytes)."""
+    def check(self, folder: str, files: list[dict[str, Any]], hashes: bool = True, times: bool = False) -> None:
+        """The folder holds exactly these files, with these sizes (and, with `hashes`, these bytes;
+        with `times`, the modification times the manifest recorded: a rename keeps them, so a file
+        rewritten with the same size since its hash is caught without hashing it again)."""
         found = {e.name: e for e in self.lake.walk(folder)}
         want = {f["path"]: f for f in files}
         if set(found) != set(want):
@@ -197,6 +199,8 @@ class Mover:
         for name, f in want.items():
             if found[name].size != f["size"]:
                 raise ApplyError(f"{found[name].path} has {found[name].size} bytes, not {f['size']}")
+            if times and f.get("mtime_ns") not in (None, found[name].mtime_ns):
+                raise ApplyError(f"{found[name].path} was rewritten after it was hashed (its time changed)")
             if hashes and sha256_file(self.fs, found[name].path) != f["sha256"]:
                 raise ApplyError(f"{found[name].path} does not have the bytes it was quarantined with (SHA-256)")
 
@@ -435,12 +439,14 @@ def _check_mirror(setting: Setting, path: Path) -> None:
     """The quarantine a journal names must hold that journal's mirror, beginning with the same
     record: a journal edited to point elsewhere moves or deletes nothing."""
     mirror = f"{setting.area}/{JOURNAL}"
+    with path.open("rb") as local:
+        expected = local.readline().rstrip(b"\n")  # the begin record: every deletion, can pass 1 MiB
     try:
         with setting.lake.fs.open_input_stream(mirror) as f:
-            first = f.read(1 << 20).split(b"\n", 1)[0]
+            first = f.read(len(expected) + 1)
     except OSError:
         first = b""
-    if first != path.read_bytes().split(b"\n", 1)[0]:
+    if first not in (expected, expected + b"\n"):
         raise UsageError(f"journal {path} names the quarantine {setting.area}, which does not hold its mirror "
                          f"({JOURNAL} with the same first record); nothing was changed")
 

@@ -464,3 +464,53 @@ def test_a_file_written_while_a_table_moves_puts_the_table_back(planned: tuple[P
     assert states(out)["sales/all"] == "failed"
     assert sorted(p.name for p in (lake / "sales/all").iterdir()) == ["part-00000.parquet", "part-late.parquet"]
     assert not any((lake / ".r2d2-quarantine").rglob("sales/all/*"))
+
+
+def test_a_file_rewritten_with_the_same_size_while_a_table_moves_puts_the_table_back(
+        planned: tuple[Path, Path], monkeypatch, capsys) -> None:
+    """Same bytes count, new content, after the manifest hashed it: the rename keeps the file's time,
+    which no longer matches the manifest's, so the table goes back instead of into the quarantine
+    under a wrong SHA-256."""
+    import os
+
+    import r2d2.apply as apply
+
+    lake, out = planned
+    real_fault = apply.fault
+    target = lake / "sales/all/part-00000.parquet"
+
+    def writer(point: str) -> None:
+        if point == "apply.rename" and not getattr(writer, "done", False):
+            writer.done = True  # type: ignore[attr-defined]
+            data = bytearray(target.read_bytes())
+            target.write_bytes(bytes(data))  # same size (and here the same bytes): a new time
+            stat = target.stat()
+            os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        real_fault(point)
+
+    monkeypatch.setattr(apply, "fault", writer)
+    assert main(["apply", str(out), "--execute"]) == 1
+    assert "rewritten after it was hashed" in capsys.readouterr().out
+    assert states(out)["sales/all"] == "failed"
+    assert target.exists() and not any((lake / ".r2d2-quarantine").rglob("sales/all/*"))
+
+
+def test_a_begin_record_over_a_mebibyte_still_matches_its_mirror(tmp_path: Path) -> None:
+    """A plan of thousands of deletions makes a begin record longer than any fixed read: the mirror
+    check compares the whole first line, and still refuses a different one."""
+    from types import SimpleNamespace
+
+    from r2d2.apply import _check_mirror
+    from r2d2.errors import UsageError
+    from r2d2.storage import open_lake
+
+    first = b'{"kind": "begin", "deletions": "' + b"x" * (3 << 20) + b'"}'
+    (tmp_path / "q" / "id").mkdir(parents=True)
+    local = tmp_path / "journal.jsonl"
+    local.write_bytes(first + b"\n" + b'{"kind": "done"}\n')
+    (tmp_path / "q" / "id" / "journal.jsonl").write_bytes(first + b"\n")
+    setting = SimpleNamespace(area=str(tmp_path / "q" / "id"), lake=open_lake(str(tmp_path)))
+    _check_mirror(setting, local)  # type: ignore[arg-type]
+    (tmp_path / "q" / "id" / "journal.jsonl").write_bytes(first[:-3] + b'y"}\n')
+    with pytest.raises(UsageError, match="does not hold its mirror"):
+        _check_mirror(setting, local)  # type: ignore[arg-type]
