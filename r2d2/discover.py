@@ -30,6 +30,9 @@ class TableRef:
     partitions: list[dict[str, str | None]] = field(default_factory=list)
     error: str | None = None
     links: list[str] = field(default_factory=list)  # symbolic links met inside the table's folders
+    # (version, files) of the table's folder when the scan already listed it (Lake.listing), so
+    # that profiling does not list it again
+    listing: tuple[str, list[Entry]] | None = None
 
 
 def is_hidden(name: str) -> bool:

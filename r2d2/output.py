@@ -60,14 +60,14 @@ def json_lines(doc: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | bytes) -> None:
     """Write next to the target and rename, so a reader never sees half a file, and a failure (a
     full disk) leaves neither half a file nor a hidden temporary one. The file gets the usual
     permissions (mkstemp alone would make it private to its owner)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
@@ -170,7 +170,7 @@ def summary(result: ScanResult, out_dir: Path | None) -> str:
     statuses = Counter(e.status for e in result.edges)
     lines = [
         f"r2d2 scan of {result.lake} ({result.semantics} semantics)",
-        f"  tables   {len(tables)} ({_size(lake_bytes)}), {len(errors)} with errors, "
+        f"  tables   {len(tables)} ({size_text(lake_bytes)}), {len(errors)} with errors, "
         f"{sum(1 for t in tables if not t.error and t.rows == 0)} empty",
         f"  pairs    {len(result.edges)} schema-compatible: {statuses[CONTAINED]} contained, "
         f"{statuses['not_contained']} not contained, {statuses['unknown']} unknown",
@@ -182,9 +182,9 @@ def summary(result: ScanResult, out_dir: Path | None) -> str:
                      "verdicts carried over, the rest decided now (--full rescans everything)")
     for s in result.stages:
         share = f" ({100 * s.bytes_read / lake_bytes:.2f}% of lake)" if lake_bytes else ""
-        spared = f"; spared verify {_size(s.bytes_spared)} (~{s.seconds_spared:.2f} s)" if s.bytes_spared else ""
-        lines.append(f"  {s.name:<9}{s.pairs_in:>9} → {s.pairs_out:<8}{s.seconds:>9.2f}   {_size(s.bytes_read)}{share}"
-                     f"{spared}")
+        spared = f"; spared verify {size_text(s.bytes_spared)} (~{s.seconds_spared:.2f} s)" if s.bytes_spared else ""
+        lines.append(f"  {s.name:<9}{s.pairs_in:>9} → {s.pairs_out:<8}{s.seconds:>9.2f}   "
+                     f"{size_text(s.bytes_read)}{share}{spared}")
     parents: dict[str, list[str]] = {}
     for e in result.edges:
         if e.status == CONTAINED:
@@ -194,7 +194,7 @@ def summary(result: ScanResult, out_dir: Path | None) -> str:
         lines.append(f"  {len(parents)} tables are contained in another; the largest (child ⊆ parent):")
         for child in sorted(parents, key=lambda c: (-size.get(c, 0), c))[:5]:
             more = f" and {len(parents[child]) - 1} more" if len(parents[child]) > 1 else ""
-            lines.append(f"    {child} ⊆ {sorted(parents[child])[0]}{more}  [{_size(size.get(child, 0))}]")
+            lines.append(f"    {child} ⊆ {sorted(parents[child])[0]}{more}  [{size_text(size.get(child, 0))}]")
     for t in errors[:5]:
         lines.append(f"  error    {t.id}: {t.error}")
     if len(errors) > 5:
@@ -206,9 +206,10 @@ def summary(result: ScanResult, out_dir: Path | None) -> str:
     return "\n".join(lines)
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
+def size_text(n: float) -> str:
+    """Bytes as a person reads them (decimal units): the summary, the report and apply all use it."""
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1000 or unit == "PB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
-    return f"{n:.1f} TB"
+    return f"{n:.1f} PB"

@@ -83,7 +83,7 @@ class Scan:
     """One run of the pipeline over a lake; keeps the verdicts as they are decided."""
 
     def __init__(self, lake: Lake, config: ScanConfig, engine: Engine, progress: Progress,
-                 previous: State | None = None, run: str | None = None) -> None:
+                 previous: State | None = None) -> None:
         self.lake = lake
         self.config = config
         self.engine = engine
@@ -92,7 +92,7 @@ class Scan:
         self.edges: dict[tuple[str, str], Edge] = {}
         self.profiles: dict[str, TableProfile] = {}
         self.previous = previous  # an earlier scan's state: unchanged tables and pairs are not redone
-        self.run_id = run or run_id()
+        self.run_id = run_id()
         self.reused: set[str] = set()  # tables whose profile came from the state (unchanged)
         self.changes: dict[str, str] = {}  # re-profiled tables the state knew: GROWN, SHRUNK or REWRITTEN
         self.refs: dict[str, TableRef] = {}
@@ -164,7 +164,9 @@ class Scan:
 
         def version(ref: TableRef) -> str | None:
             try:
-                return None if ref.error else self.lake.version(ref.location)
+                if not ref.error:
+                    ref.listing = self.lake.listing(ref.location)  # kept: profiling a changed table reuses it
+                return ref.listing[0] if ref.listing else None
             except OSError:
                 return None
 

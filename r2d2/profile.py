@@ -48,7 +48,7 @@ def profile_tables(lake: Lake, refs: list[TableRef], config: ScanConfig,
         # Taken before anything is read: a write during the scan leaves the recorded version behind
         # the table's, so `apply` skips the table rather than trust a verdict on other rows.
         try:
-            version, files = lake.listing(ref.location) if not ref.error else (None, [])
+            version, files = (None, []) if ref.error else ref.listing or lake.listing(ref.location)
         except OSError:
             version, files = None, []
         profile = _profile_one(ref)

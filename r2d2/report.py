@@ -21,6 +21,7 @@ import networkx as nx
 
 from r2d2.errors import UsageError
 from r2d2.model import CONTAINED
+from r2d2.output import size_text as size
 from r2d2.output import write_atomic
 
 MAX_DRAWN_TABLES = 300  # beyond this the graph shows the largest families and says how many it left out
@@ -197,14 +198,6 @@ def write_report(folder: Path) -> tuple[Path, Path]:
 
 
 # -- formatting ---------------------------------------------------------------------------------
-
-def size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if abs(n) < 1000 or unit == "PB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} PB"
-
 
 def money(dollars: float) -> str:
     return f"${dollars:,.2f}" if abs(dollars) >= 0.01 or dollars == 0 else f"${dollars:.2g}"

@@ -54,7 +54,7 @@ class Review:
         """Groups of tables linked by containment, the most bytes first."""
         graph = self.graph()
         groups = [set(c) for c in nx.weakly_connected_components(graph)]
-        return sorted(groups, key=lambda g: (-sum(self.tables[t]["bytes"] for t in g), min(g)))
+        return sorted(groups, key=lambda g: (-sum(graph.nodes[t]["bytes"] for t in g), min(g)))
 
     def savings(self, by: str = "folder") -> list[tuple[str, int, float]]:
         """(folder or tier, bytes freed, dollars saved per month) of the plan's deletions, largest first."""

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from r2d2 import __version__
 from r2d2.errors import UsageError
 from r2d2.model import Column, ColumnStats, DataFile, Edge, Fragment, TableProfile
+from r2d2.output import write_atomic
 from r2d2.storage.paths import check_relative, is_uri, redact_uri
 
 STATE = "r2d2-state.json.gz"
@@ -301,9 +302,7 @@ def save_state(out: Path | str, lake_uri: str, semantics: str, engine: str, run:
         return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(target)
+    write_atomic(target, data)
 
 
 # How a table changed since the state's scan, when that can be told from its files alone.

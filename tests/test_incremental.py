@@ -315,3 +315,29 @@ def test_tables_that_only_grew_or_shrank_keep_the_verdicts_they_cannot_change(la
          {("delta_parent", "child"): "delta_parent only gained rows"})
     inc = step(lambda: DeltaTable(str(lake / "delta_parent")).delete("id < 5"), "delta delete", {})
     assert "still so" not in {(e["parent"], e["child"]): e for e in inc["edges"]}[("delta_parent", "child")]["reason"]
+
+
+def test_an_incremental_scan_lists_each_table_folder_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listing that tells a changed table from an unchanged one is the one its profile keeps:
+    on an object store each listing is a recursive LIST, so a changed table is not listed twice."""
+    from collections import Counter
+
+    from r2d2.storage import Lake
+
+    lake, out = tmp_path / "lake", tmp_path / "out"
+    build_lake(lake, n_tables=12, seed=3)
+    scan(lake, out)
+    changed = plain_tables(lake)[0]
+    append_rows(changed, pq.read_table(next(changed.glob("*.parquet"))).slice(0, 1), "part-late.parquet")
+    listed: Counter[str] = Counter()
+    real = Lake.listing
+
+    def counting(self: Lake, path: str):  # type: ignore[no-untyped-def]
+        listed[path.rstrip("/")] += 1
+        return real(self, path)
+
+    monkeypatch.setattr(Lake, "listing", counting)
+    doc = scan(lake, out)
+    assert doc["incremental_from"] is not None
+    assert listed and max(listed.values()) == 1, listed.most_common(3)
+    assert listed[str(changed)] == 1
