@@ -158,8 +158,9 @@ def prune(output_root: str, keep: int, current: str) -> list[str]:
         return []
     folders = sorted((p for p in runs.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True)
     removed = []
+    this_run = Path(current).resolve()  # `current` may be spelt differently (relative, a trailing slash)
     for old in folders[keep:]:
-        if str(old) != current:
+        if old.resolve() != this_run:
             shutil.rmtree(old, ignore_errors=True)
             removed.append(str(old))
     return removed

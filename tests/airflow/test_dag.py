@@ -163,6 +163,19 @@ def test_old_run_folders_are_pruned_never_the_state_or_the_current_run(tmp_path:
     assert (tmp_path / "state").is_dir()
 
 
+def test_the_current_run_is_kept_however_its_path_is_spelt(tmp_path: Path, monkeypatch) -> None:
+    """A relative output_root (./out) and a trailing slash name this run's folder differently from
+    the listing's paths: it is still never removed."""
+    from r2d2_dag import prune
+
+    runs = tmp_path / "out" / "runs"
+    for day in range(1, 6):
+        (runs / f"202603{day:02d}T000000_abcdef{day:02d}").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    removed = prune("./out", 2, "./out/runs/20260301T000000_abcdef01/")
+    assert len(removed) == 2 and (runs / "20260301T000000_abcdef01").is_dir()
+
+
 def test_the_approval_form_shows_the_report_and_the_count(dag) -> None:
     """The human-in-the-loop step itself waits for a person (not run here); its form is rendered
     from the publish task's XCom, which this checks."""
