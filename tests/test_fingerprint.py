@@ -295,3 +295,41 @@ def test_many_tables_fingerprint_alike_in_both_paths() -> None:
     assert compiled.num_rows == reference.num_rows == 4 * 3 + 3 * 2
     assert sorted(zip(*(c.to_pylist() for c in compiled.columns))) == \
         sorted(zip(*(c.to_pylist() for c in reference.columns)))
+
+
+_NUMBER_ARRAYS = [
+    (pa.int8(), st.integers(-(2**7), 2**7 - 1)), (pa.int32(), st.integers(-(2**31), 2**31 - 1)),
+    (pa.int64(), st.integers(-(2**63), 2**63 - 1)), (pa.uint16(), st.integers(0, 2**16 - 1)),
+    (pa.float32(), st.floats(width=32)), (pa.float64(), st.floats() | st.sampled_from(
+        [-0.0, 3.0, 2.0**63, -(2.0**63), 2.0**70, -1e300, float("nan"), float("inf")])),
+    (pa.date32(), st.integers(-(2**31), 2**31 - 1)),
+    *((pa.timestamp(unit, tz), st.integers(-(2**62), 2**62))
+      for unit in ("s", "ms", "us", "ns") for tz in (None, "UTC")),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data(), st.sampled_from(range(len(_NUMBER_ARRAYS))), st.integers(0, 3))
+def test_the_compiled_loops_hash_numbers_exactly_as_the_numpy_code(data: st.DataObject, which: int, skip: int) -> None:
+    """kernels.int_lanes, double_lanes and instant_lanes against numpy's code, bit for bit: every
+    integer width, floats (integral, -0.0, NaN, infinities, integral beyond 2^63), dates, timestamps
+    of every unit before and after 1970, NULLs, and arrays sliced at any offset."""
+    from r2d2.engines import kernels
+
+    if not kernels.AVAILABLE:
+        import pytest
+
+        pytest.skip("numba is not importable here: only the numpy code runs")
+    dtype, values = _NUMBER_ARRAYS[which]
+    raw = data.draw(st.lists(values | st.none(), min_size=1, max_size=70))
+    storage = pa.int64() if pa.types.is_timestamp(dtype) else pa.int32() if pa.types.is_date32(dtype) else dtype
+    array = pa.array(raw, storage).cast(dtype) if storage != dtype else pa.array(raw, dtype)
+    array = array.slice(min(skip, len(array) - 1))
+    kernels.JIT = True  # a scan before may have chosen numpy's code
+    compiled = value_hashes(array, dtype, KEYS)
+    try:
+        kernels.JIT = False
+        reference = value_hashes(array, dtype, KEYS)
+    finally:
+        kernels.JIT = True
+    assert compiled.a.tolist() == reference.a.tolist() and compiled.b.tolist() == reference.b.tolist()

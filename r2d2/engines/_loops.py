@@ -134,3 +134,77 @@ def _add_columns(ha, hb, out_start, n_rows, key_index, source, key_a, key_b, out
         for r in range(n):
             out_a[o + r] += _fmix(ha[src + r] + ka)
             out_b[o + r] += _fmix(hb[src + r] + kb)
+
+
+@njit(inline="always", cache=True)
+def _u64(x):
+    """An int64 as the uint64 of the same bits (two's complement), as numpy's astype gives."""
+    if x >= 0:
+        return U64(x)
+    return _ALL - U64(-(x + 1))
+
+
+@njit(inline="always", cache=True)
+def _is_null(bitmap, offset, i):
+    if bitmap.shape[0] == 0:  # no validity bitmap: no nulls
+        return False
+    j = offset + i
+    return ((bitmap[j >> 3] >> (j & 7)) & 1) == 0
+
+
+@njit(nogil=True, cache=True)
+def _int_lanes(x, bitmap, offset, add_a, add_b, null_a, null_b, out_a, out_b):
+    """fingerprint._lanes(INT, x) with NULLs: x + the kind's mixed tweak per lane (x as uint64
+    bits), a NULL its own key; nulls are told by Arrow's validity bitmap from bit `offset`."""
+    for i in range(x.shape[0]):
+        if _is_null(bitmap, offset, i):
+            out_a[i], out_b[i] = null_a, null_b
+        else:
+            out_a[i] = x[i] + add_a
+            out_b[i] = x[i] + add_b
+
+
+@njit(nogil=True, cache=True)
+def _double_lanes(v, bits, bitmap, offset, int_a, int_b, float_a, float_b, nan_a, nan_b, null_a, null_b,
+                  out_a, out_b, huge):
+    """fingerprint._double_lanes with NULLs: integral doubles below 2^63 in magnitude as INT, NaN
+    as its one value, other doubles by their bits (`bits` views `v`). Integral doubles of 2^63
+    and beyond are flagged in `huge` (the caller hashes their exact integers); returns how many."""
+    flagged = 0
+    for i in range(v.shape[0]):
+        if _is_null(bitmap, offset, i):
+            out_a[i], out_b[i] = null_a, null_b
+            continue
+        x = v[i]
+        if x != x:
+            out_a[i], out_b[i] = nan_a, nan_b
+        elif np.isfinite(x) and np.trunc(x) == x:
+            if abs(x) < 9223372036854775808.0:
+                w = _u64(np.int64(x))
+                out_a[i] = w + int_a
+                out_b[i] = w + int_b
+            else:
+                huge[i] = 1
+                flagged += 1
+        else:  # not integral: never -0.0, so the bits are those of x + 0.0
+            out_a[i] = bits[i] + float_a
+            out_b[i] = bits[i] + float_b
+    return flagged
+
+
+@njit(nogil=True, cache=True)
+def _instant_lanes(counts, per_second, ns_per_unit, bitmap, offset, tweak_a, tweak_b, null_a, null_b,
+                   out_a, out_b):
+    """fingerprint._lanes(INT, seconds, nanoseconds) of timestamps given as raw counts of a unit
+    (floor division: an instant before 1970 has a negative second and a positive rest), NULLs
+    their own key."""
+    for i in range(counts.shape[0]):
+        if _is_null(bitmap, offset, i):
+            out_a[i], out_b[i] = null_a, null_b
+            continue
+        c = counts[i]
+        seconds = c // per_second
+        rest = U64(c - seconds * per_second) * U64(ns_per_unit)
+        s = _u64(seconds)
+        out_a[i] = s + _fmix(rest + tweak_a)
+        out_b[i] = s + _fmix(rest + tweak_b)

@@ -143,6 +143,45 @@ def bytes_lanes(offsets: np.ndarray, data: np.ndarray, word_keys: tuple[np.ndarr
     return out_a, out_b
 
 
+def _bitmap(validity: Any, nulls: int) -> np.ndarray:
+    """Arrow's validity bitmap as bytes for the loops (empty when there are no nulls)."""
+    if validity is None or nulls == 0:
+        return _frozen(np.zeros(0, np.uint8))
+    return _frozen(np.frombuffer(validity, np.uint8))
+
+
+def int_lanes(x: np.ndarray, validity: Any, nulls: int, offset: int, add: tuple[int, int],
+              null: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Both lanes of integer value hashes: x (int64) plus `add` per lane, NULLs (by Arrow's
+    validity bitmap from bit `offset`) as `null`."""
+    out_a, out_b = np.empty(len(x), U64), np.empty(len(x), U64)
+    _loops()._int_lanes(_frozen(x.view(U64)), _bitmap(validity, nulls), np.int64(offset), U64(add[0]), U64(add[1]),
+                        U64(null[0]), U64(null[1]), out_a, out_b)
+    return out_a, out_b
+
+
+def double_lanes(v: np.ndarray, validity: Any, nulls: int, offset: int, adds: dict[str, tuple[int, int]]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Both lanes of double value hashes (adds: the 'int', 'float', 'nan' and 'null' constants per
+    lane), and a mask of the integral doubles of 2^63 or more in magnitude, which the caller
+    hashes (None when there are none)."""
+    v = _frozen(v)
+    out_a, out_b, huge = np.empty(len(v), U64), np.empty(len(v), U64), np.zeros(len(v), np.uint8)
+    flagged = _loops()._double_lanes(v, v.view(U64), _bitmap(validity, nulls), np.int64(offset),
+                                     *(U64(adds[k][lane]) for k in ("int", "float", "nan", "null") for lane in (0, 1)),
+                                     out_a, out_b, huge)
+    return out_a, out_b, (huge.view(bool) if flagged else None)
+
+
+def instant_lanes(counts: np.ndarray, per_second: int, ns_per_unit: int, validity: Any, nulls: int, offset: int,
+                  tweak: tuple[int, int], null: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Both lanes of timestamp value hashes from raw counts of a unit (see _loops._instant_lanes)."""
+    out_a, out_b = np.empty(len(counts), U64), np.empty(len(counts), U64)
+    _loops()._instant_lanes(_frozen(counts), np.int64(per_second), np.int64(ns_per_unit), _bitmap(validity, nulls),
+                            np.int64(offset), U64(tweak[0]), U64(tweak[1]), U64(null[0]), U64(null[1]), out_a, out_b)
+    return out_a, out_b
+
+
 def warm() -> None:
     """Compile (or load from numba's cache) every loop on tiny inputs, each in the argument types
     the scan passes: `make setup` and the benchmarks call this, so no scan pays the compilation."""
@@ -163,3 +202,9 @@ def warm() -> None:
     grouped = group(a, b, np.array([0, 3]))
     add_columns((a, b), ([0], [3], [0], [0]), (a[:1].copy(), b[:1].copy()), (np.zeros(3, U64), np.zeros(3, U64)))
     missing(grouped[:3], grouped[:3], True)
+    for nulls in (pa.array([1, None, 3], pa.int64()), pa.array([1, 2, 3], pa.int64())):
+        validity, ints = nulls.buffers()[0], np.frombuffer(nulls.buffers()[1], np.int64)[:3]
+        int_lanes(ints, validity, nulls.null_count, 0, (1, 2), (3, 4))
+        instant_lanes(ints, 1000, 1_000_000, validity, nulls.null_count, 0, (1, 2), (3, 4))
+        constants = dict.fromkeys(("int", "float", "nan", "null"), (1, 2))
+        double_lanes(ints.astype(np.float64), validity, nulls.null_count, 0, constants)
