@@ -8,6 +8,7 @@ formats, inconsistent partition folders, non-Parquet files only) is still listed
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from r2d2.errors import LakeNotFoundError
@@ -60,6 +61,7 @@ def _visit(lake: Lake, path: str, tables: list[TableRef], warnings: list[str]) -
                         "which r2d2 does not put in a table id")
         return []
     links: list[str] = []
+    listed = time.time_ns()
     try:
         entries = lake.list_dir(path, links)
     except OSError as exc:
@@ -82,6 +84,11 @@ def _visit(lake: Lake, path: str, tables: list[TableRef], warnings: list[str]) -
             warnings.append(f"{len(files)} file(s) directly in the lake root are not in a table folder; skipped")
         else:
             ref = _parquet_table(lake, table_id, path, files, partition_dirs)
+            if not links and not any(e.is_dir for e in entries):
+                # a flat folder: this listing is the table's whole listing (Lake.listing), which
+                # profile would otherwise fetch again (on an object store, one more LIST a table)
+                flat = [e for e in entries if not e.is_dir]
+                ref.listing = (lake.folder_version(flat, listed), flat)
             tables.append(ref)
             ref_links = links + ref.links
             if ref_links:  # the table would silently lose what the link holds

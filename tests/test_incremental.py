@@ -341,3 +341,38 @@ def test_an_incremental_scan_lists_each_table_folder_once(tmp_path: Path, monkey
     assert doc["incremental_from"] is not None
     assert listed and max(listed.values()) == 1, listed.most_common(3)
     assert listed[str(changed)] == 1
+
+
+def test_a_full_scan_lists_each_flat_table_folder_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """discover's listing of a table folder without sub-folders is the table's listing: profile
+    does not list it again (on an object store, one LIST a table less), and the version recorded
+    is the one Lake.listing computes. A folder with a (hidden) sub-folder is walked whole."""
+    from collections import Counter
+
+    from r2d2.discover import discover_tables
+    from r2d2.storage import Lake, open_lake
+
+    lake = tmp_path / "lake"
+    build_lake(lake, n_tables=8, seed=5)
+    flat = [Path(r.location) for r in discover_tables(open_lake(str(lake)))[0]
+            if r.format == "parquet" and not r.error and not any(p.is_dir() for p in Path(r.location).iterdir())]
+    nested = flat.pop()
+    (nested / ".staging").mkdir()
+    (nested / ".staging" / "leftover").write_bytes(b"x")
+    listed: Counter[str] = Counter()
+    real = Lake.list_dir
+
+    def counting(self: Lake, path: str, links: list[str] | None = None):  # type: ignore[no-untyped-def]
+        listed[path.rstrip("/")] += 1
+        return real(self, path, links)
+
+    monkeypatch.setattr(Lake, "list_dir", counting)
+    result = run_scan(str(lake), None, ScanConfig(workers=2), full=True)
+    assert flat and all(listed[str(t)] == 1 for t in flat), listed.most_common(3)
+    assert listed[str(nested)] == 2  # discover's look, then the whole walk (the sub-folder included)
+    monkeypatch.setattr(Lake, "list_dir", real)
+    opened = open_lake(str(lake))
+    versions = {t.location.rstrip("/"): t.version for t in result.tables}
+    for ref in discover_tables(opened)[0]:
+        if not ref.error:
+            assert versions[ref.location.rstrip("/")] == opened.listing(ref.location)[0], ref.id

@@ -224,6 +224,12 @@ class Lake:
         """The folder's version (see `version`) and the files it was computed from."""
         listed = time.time_ns()
         files = self.walk(path)
+        return self.folder_version(files, listed), files
+
+    @staticmethod
+    def folder_version(files: list[Entry], listed: int) -> str:
+        """The version of a folder whose files (named relative to it) were listed at `listed`
+        (nanoseconds since the epoch)."""
         digest = hashlib.sha256()
         for e in files:
             digest.update(f"{e.name}\0{e.size}\0{e.mtime_ns}\n".encode("utf-8", "surrogateescape"))
@@ -234,7 +240,7 @@ class Lake:
         coarse = bool(files) and all(e.mtime_ns % 1_000_000_000 == 0 for e in files)
         if coarse and any(listed - e.mtime_ns < RACY_NS for e in files):
             version += f":unsettled@{listed}"
-        return version, files
+        return version
 
     def open(self, path: str) -> CountingFile:
         """Open a file for reading; what is read is counted."""
