@@ -36,6 +36,16 @@ def show(value: Any, family: str) -> str:
     return str(value)
 
 
+def _kinds(table: TableProfile) -> dict[str, tuple[bool, str]]:
+    """Per column: whether it is a float, and its type family (kept on the profile while its
+    columns stay the same list: a table takes part in many pairs)."""
+    built = table.__dict__.get("_kinds")
+    if built is None or built[0] is not table.columns or built[1] != len(table.columns):
+        kinds = {c.name: (is_float(c.type), family_of(c.type)) for c in reversed(table.columns)}  # first wins
+        built = table.__dict__["_kinds"] = (table.columns, len(table.columns), kinds)
+    return built[2]
+
+
 def refute_by_minmax(candidate: Candidate, parent: TableProfile, child: TableProfile,
                      semantics: str) -> str | None:
     """The reason statistics prove the child is not contained in the parent, or None."""
@@ -51,8 +61,8 @@ def refute_by_minmax(candidate: Candidate, parent: TableProfile, child: TablePro
                 return f"{child_col} has NULLs, parent {parent_col} has none"
             if cs.null_count < child.rows and ps.null_count >= parent.rows:
                 return f"{child_col} has values, parent {parent_col} is entirely NULL"
-        float_mode = is_float(child.column(child_col).type) or is_float(parent.column(parent_col).type)
-        family = family_of(child.column(child_col).type)
+        child_float, family = _kinds(child)[child_col]
+        float_mode = child_float or _kinds(parent)[parent_col][0]
         if cs.lo_exact and below_lower(cs.lo, ps, float_mode):
             return f"min({child_col}) {show(cs.lo, family)} < parent min({parent_col}) {show(ps.lo, family)}"
         if cs.hi_exact and above_upper(cs.hi, ps, float_mode):
