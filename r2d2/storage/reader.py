@@ -110,10 +110,14 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
     Raises TableReadError naming the table and file when a data page cannot be read."""
     names = list(columns) if native else [f"c{i}" for i in range(len(columns))]
     types = [profile.column(c).type for c in columns]
-    convert = (lambda a, t: a) if native else engine_array
     schema = pa.schema([pa.field(n, t if native else engine_type(t)) for n, t in zip(names, types)])
+    targets = schema.types
+
+    def convert(array: pa.Array, dtype: pa.DataType, target: pa.DataType) -> pa.Array:
+        return array if native or array.type == target else engine_array(array, dtype)
+
     if profile.reader == "delta":
-        yield from _delta_reader_batches(lake, profile, columns, types, schema, convert, batch_rows)
+        yield from _delta_reader_batches(lake, profile, columns, types, schema, convert, batch_rows, targets)
         return
     chosen = profile.fragments if fragments is None else [profile.fragments[i] for i in fragments]
     # A whole Parquet table's chunk bytes are in its profile (summed from the same footers).
@@ -149,7 +153,7 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
             if n <= batch_rows:  # one read, no batch machinery (most files of a real lake)
                 rows = pf.read_row_groups(row_groups if row_groups is not None else range(meta.num_row_groups),
                                           columns=wanted, use_threads=False)
-                batches = rows.combine_chunks().to_batches() if rows.num_rows else []
+                batches = rows.to_batches() if rows.num_rows else []  # a batch per row group: no copy
             else:
                 batches = pf.iter_batches(batch_size=batch_rows, row_groups=row_groups, columns=wanted,
                                           use_threads=True)
@@ -163,7 +167,7 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
                         arrays.append(arr if arr.type == dtype else pc.cast(arr, dtype))
                     else:
                         arrays.append(pa.nulls(batch.num_rows, dtype))
-                yield pa.record_batch([convert(a, t) for a, t in zip(arrays, types)], schema=schema)
+                yield pa.record_batch([convert(a, t, g) for a, t, g in zip(arrays, types, targets)], schema=schema)
         except TableReadError:
             raise
         except (OSError, pa.ArrowException) as exc:
@@ -175,7 +179,8 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
 
 
 def _delta_reader_batches(lake: Lake, profile: TableProfile, columns: list[str], types: list[pa.DataType],
-                          schema: pa.Schema, convert: Any, batch_rows: int) -> Iterator[pa.RecordBatch]:
+                          schema: pa.Schema, convert: Any, batch_rows: int,
+                          targets: list[pa.DataType]) -> Iterator[pa.RecordBatch]:
     """The rows of a Delta table read through deltalake's kernel (deletion vectors applied, column
     mapping resolved): the whole table, one fragment (see profile._profile_through_reader)."""
     from deltalake import DeltaTable, QueryBuilder
@@ -194,7 +199,7 @@ def _delta_reader_batches(lake: Lake, profile: TableProfile, columns: list[str],
                 part = batch.slice(start, batch_rows)
                 arrays = [part.column(i) if part.column(i).type == t else pc.cast(part.column(i), t)
                           for i, t in enumerate(types)] if columns else []
-                yield pa.record_batch([convert(a, t) for a, t in zip(arrays, types)], schema=schema)
+                yield pa.record_batch([convert(a, t, g) for a, t, g in zip(arrays, types, targets)], schema=schema)
     except TableReadError:
         raise
     except Exception as exc:
