@@ -120,23 +120,6 @@ class PositionedFile(io.RawIOBase):
         return self._size
 
 
-class TailOnlyFile(PositionedFile):
-    """Presents a file of `size` bytes of which only the tail is known; everything before it reads
-    as zeros. Lets pyarrow parse a Parquet footer after r2d2 fetched exactly the footer's bytes
-    instead of the 64 KiB pyarrow would fetch (which, for small files, is the whole file)."""
-
-    def __init__(self, size: int, tail: bytes) -> None:
-        super().__init__(size)
-        self._tail = tail
-        self._start = size - len(tail)
-
-    def read(self, size: int = -1) -> bytes:
-        end = self._end(size)
-        start, self._pos = self._pos, end
-        zeros = max(0, min(end, self._start) - start)
-        return bytes(zeros) + self._tail[max(0, start - self._start) : max(0, end - self._start)]
-
-
 @dataclass
 class Entry:
     """One item of a folder listing."""
@@ -292,7 +275,9 @@ class Lake:
             footer = raw.read(length)
             self.counter.add(len(footer))
         try:
-            return pq.ParquetFile(TailOnlyFile(size, footer + trailer)).metadata, footer + trailer
+            # parsed from the fetched bytes alone (a reader of the file would fetch its last 64 KiB:
+            # for small files, the whole file)
+            return pq.read_metadata(pa.BufferReader(footer + trailer)), footer + trailer
         except (OSError, pa.ArrowException) as exc:
             raise TableReadError(f"{path} has a corrupt Parquet footer: {exc}", path=path) from exc
 
