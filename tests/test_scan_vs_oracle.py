@@ -54,3 +54,24 @@ def test_sampling_off_gives_the_same_verdicts(generated: Path) -> None:
     with_sample = scan_edges(generated, sample_rows=256, sample_max_share=1.0)
     without = scan_edges(generated, sample_rows=0)
     assert {k: v["status"] for k, v in with_sample.items()} == {k: v["status"] for k, v in without.items()}
+
+
+def test_the_database_is_opened_only_when_a_stage_needs_it(generated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fingerprints kept in memory with no sampled probe never open DuckDB (about 30 MB of a scan's
+    peak); fingerprints stored in DuckDB open it once, and the same edges come out."""
+    import duckdb
+
+    import r2d2.engines.local as local
+
+    opened: list[str] = []
+    real = duckdb.connect
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(str(args[0]) if args else "")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(local.duckdb, "connect", counting)
+    in_memory = scan_edges(generated, fingerprint_store="memory", sample_rows=0)
+    assert opened == []
+    assert scan_edges(generated, fingerprint_store="duckdb", sample_rows=0) == in_memory
+    assert len(opened) == 1

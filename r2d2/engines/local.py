@@ -184,17 +184,9 @@ class LocalEngine:
     def __init__(self, lake: Lake, config: ScanConfig) -> None:
         self.lake = lake
         self.config = config
-        self._dir = Path(tempfile.mkdtemp(prefix="r2d2-duckdb-"))
-        # Under a small memory limit the stored fingerprints must be able to leave memory, which
-        # only a database file allows; above it an in-memory database is faster (no WAL syncs).
-        on_disk = memory_bytes(config.duckdb_memory_limit) < ON_DISK_BELOW_BYTES
-        self.con = duckdb.connect(str(self._dir / "scan.duckdb") if on_disk else ":memory:", config={
-            "threads": config.workers, "memory_limit": config.duckdb_memory_limit,
-            "temp_directory": str(self._dir / "spill"), "preserve_insertion_order": False,
-        })
-        self.con.execute("SET enable_progress_bar = false")
-        # Every fingerprint multiset: table number t, column set k, fingerprint, count.
-        self.con.execute(f"CREATE TABLE fps {FPS_TABLE}")
+        self._dir: Path | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None  # opened on first use (see con)
+        self._con_lock = threading.Lock()
         self.keys = Keys.fresh()
         self._warming: threading.Thread | None = None
         self._tables: dict[str, int] = {}  # table id -> its number t in `fps`
@@ -202,6 +194,26 @@ class LocalEngine:
         # In memory (see fingerprint_store): (t, k) -> distinct fingerprints sorted by lanes (a, b),
         # and their counts; a multiset absent here is empty. None: the multisets are in DuckDB.
         self._grouped: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The scan's database, opened on first use: a scan whose fingerprints stay in memory and
+        whose sample stage probes nothing never pays for it (about 30 MB)."""
+        with self._con_lock:
+            if self._con is None:
+                self._dir = Path(tempfile.mkdtemp(prefix="r2d2-duckdb-"))
+                # Under a small memory limit the stored fingerprints must be able to leave memory, which
+                # only a database file allows; above it an in-memory database is faster (no WAL syncs).
+                on_disk = memory_bytes(self.config.duckdb_memory_limit) < ON_DISK_BELOW_BYTES
+                con = duckdb.connect(str(self._dir / "scan.duckdb") if on_disk else ":memory:", config={
+                    "threads": self.config.workers, "memory_limit": self.config.duckdb_memory_limit,
+                    "temp_directory": str(self._dir / "spill"), "preserve_insertion_order": False,
+                })
+                con.execute("SET enable_progress_bar = false")
+                # Every fingerprint multiset: table number t, column set k, fingerprint, count.
+                con.execute(f"CREATE TABLE fps {FPS_TABLE}")
+                self._con = con
+            return self._con
 
     @contextmanager
     def _one_thread(self) -> Iterator[None]:
@@ -531,6 +543,8 @@ class LocalEngine:
 
     def close(self) -> None:
         try:
-            self.con.close()
+            if self._con is not None:
+                self._con.close()
         finally:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            if self._dir is not None:
+                shutil.rmtree(self._dir, ignore_errors=True)
