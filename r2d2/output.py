@@ -8,6 +8,7 @@ import json
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -29,11 +30,12 @@ def table_json(p: TableProfile) -> dict[str, Any]:
 
 
 def result_json(result: ScanResult) -> dict[str, Any]:
+    """containment.json's document; its tables as an iterator (each made as json_pieces writes it)."""
     return {
         "version": FORMAT_VERSION,
         "lake": result.lake,
         "semantics": result.semantics,
-        "tables": [table_json(p) for p in sorted(result.tables, key=lambda t: t.id)],
+        "tables": (table_json(p) for p in sorted(result.tables, key=lambda t: t.id)),
         "run": result.run,
         "incremental_from": result.previous_run,  # null for a full scan
         "edges": [{"parent": e.parent, "child": e.child, "status": e.status, "stage": e.stage, "reason": e.reason,
@@ -45,29 +47,42 @@ def result_json(result: ScanResult) -> dict[str, Any]:
     }
 
 
-def json_lines(doc: dict[str, Any]) -> str:
-    """A document with one line per top-level key, and per item of a top-level list: as easy to read
-    and diff as indented JSON for a document of thousands of edges, and written by json's C encoder
-    (indented output goes through its pure-Python one, several times slower)."""
-    dump = functools.partial(json.dumps, ensure_ascii=False)
-    parts = []
-    for key, value in doc.items():
-        if isinstance(value, list) and value:
-            items = ",\n    ".join(dump(v) for v in value)
-            parts.append(f"  {dump(key)}: [\n    {items}\n  ]")
+def json_pieces(doc: dict[str, Any], compact: bool = False) -> Iterator[str]:
+    """A document's JSON text in pieces, one line per top-level key and per item of a top-level
+    list: as easy to read and diff as indented JSON for a document of thousands of edges, and
+    written by json's C encoder (indented output goes through its pure-Python one, several times
+    slower); `compact`: no spaces or line breaks. A top-level list may come as an iterator: each
+    item is then made, dumped and dropped in turn, so that a document of thousands of tables is
+    never whole in memory, as objects or as text."""
+    dump = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":") if compact else None)
+    comma, opening, between, closing = (",", "[", ",", "]") if compact else (",\n", "[\n    ", ",\n    ", "\n  ]")
+    yield "{" if compact else "{\n"
+    for number, (key, value) in enumerate(doc.items()):
+        yield (comma if number else "") + (f"{dump(key)}:" if compact else f"  {dump(key)}: ")
+        if isinstance(value, (list, Iterator)):
+            empty = True
+            for item in value:
+                yield (opening if empty else between) + dump(item)
+                empty = False
+            yield "[]" if empty else closing
         else:
-            parts.append(f"  {dump(key)}: {dump(value)}")
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+            yield dump(value)
+    yield "}" if compact else "\n}\n"
 
 
-def write_atomic(path: Path, text: str | bytes) -> None:
+def write_atomic(path: Path, text: str | bytes | Iterable[str]) -> None:
     """Write next to the target and rename, so a reader never sees half a file, and a failure (a
     full disk) leaves neither half a file nor a hidden temporary one. The file gets the usual
-    permissions (mkstemp alone would make it private to its owner)."""
+    permissions (mkstemp alone would make it private to its owner). Text may come in pieces
+    (written as they come: never whole in memory)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
+            if isinstance(text, (str, bytes)):
+                handle.write(text.encode("utf-8") if isinstance(text, str) else text)
+            else:
+                for piece in text:
+                    handle.write(piece.encode("utf-8"))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
@@ -123,7 +138,7 @@ def write_outputs(result: ScanResult, graph: nx.DiGraph, out: Path | str) -> Non
         return
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(out_dir / "containment.json", json_lines(result_json(result)))
+    write_atomic(out_dir / "containment.json", json_pieces(result_json(result)))
     write_atomic(out_dir / "containment.graphml", graphml(graph, result))
 
 

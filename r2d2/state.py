@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import gzip
+import io
 import json
 import math
 import re
@@ -38,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from r2d2 import __version__
 from r2d2.errors import UsageError
 from r2d2.model import Column, ColumnStats, DataFile, Edge, Fragment, TableProfile
-from r2d2.output import write_atomic
+from r2d2.output import json_pieces, write_atomic
 from r2d2.storage.paths import check_relative, is_uri, redact_uri
 
 STATE = "r2d2-state.json.gz"
@@ -286,12 +287,16 @@ def save_state(out: Path | str, lake_uri: str, semantics: str, engine: str, run:
     doc = {
         "format": FORMAT, "rules": VERDICT_RULES, "r2d2": __version__, "lake": lake_uri, "semantics": semantics,
         "engine": engine, "run": run,
-        "tables": [j for j in (stored(p) for p in sorted(tables, key=lambda t: t.id)) if j is not None],
+        # made one at a time as json_pieces writes them: never the whole tree in memory
+        "tables": (j for j in (stored(p) for p in sorted(tables, key=lambda t: t.id)) if j is not None),
         "edges": [{"parent": e.parent, "child": e.child, "status": e.status, "stage": e.stage, "reason": e.reason,
                    "run": e.run or run} for e in sorted(edges, key=lambda e: (e.parent, e.child))],
     }
-    data = gzip.compress(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), compresslevel=3,
-                         mtime=0)
+    packed = io.BytesIO()
+    with gzip.GzipFile(fileobj=packed, mode="wb", compresslevel=3, mtime=0) as zipped:
+        for piece in json_pieces(doc, compact=True):  # never the whole document in memory
+            zipped.write(piece.encode("utf-8"))
+    data = packed.getvalue()
     fs, path = state_location(out, state)
     import pyarrow.fs as pafs
 

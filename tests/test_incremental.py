@@ -376,3 +376,28 @@ def test_a_full_scan_lists_each_flat_table_folder_once(tmp_path: Path, monkeypat
     for ref in discover_tables(opened)[0]:
         if not ref.error:
             assert versions[ref.location.rstrip("/")] == opened.listing(ref.location)[0], ref.id
+
+
+def test_outputs_are_written_a_table_at_a_time() -> None:
+    """containment.json and the state are written as their tables are made: each table's JSON is
+    out before the next table's object exists (a lake of 100,000 tables is never whole in memory
+    as objects), and the text is JSON equal to the document, in both layouts."""
+    from r2d2.output import json_pieces
+
+    events: list[str] = []
+
+    def tables():  # type: ignore[no-untyped-def]
+        for i in range(3):
+            events.append(f"made {i}")
+            yield {"id": f"t{i}", "name": "é"}
+
+    for compact in (False, True):
+        events.clear()
+        pieces = []
+        for piece in json_pieces({"version": 1, "tables": tables(), "edges": [], "other": [1, 2]}, compact):
+            if '"id"' in piece:
+                events.append("wrote")
+            pieces.append(piece)
+        assert [e.split()[0] for e in events] == ["made", "wrote"] * 3
+        assert json.loads("".join(pieces)) == {"version": 1, "tables": [{"id": f"t{i}", "name": "é"} for i in range(3)],
+                                               "edges": [], "other": [1, 2]}

@@ -55,7 +55,9 @@ from r2d2.verify import ColumnSet, FingerprintJob, PairCheck
 # many tables at a time; larger ones stream into DuckDB batch by batch.
 SMALL_TABLE_ROWS = 200_000
 SMALL_TABLE_BYTES = 32_000_000
-READ_CHUNK_BYTES = 4_000_000  # file bytes of small tables read concurrently
+# File bytes of small tables read, then hashed, together: 1 MB keeps the rows and hashes in flight
+# small (4 MB raised the peak by ~50 MB on the 2,000-table lake) at no measured cost in time.
+READ_CHUNK_BYTES = 1_000_000
 # Stored fingerprint multisets: table t, column set k, the two lanes as one 128-bit key, count.
 FPS_TABLE = "(t INTEGER, k INTEGER, fp UHUGEINT, cnt BIGINT)"
 FP = "(CAST(a AS UHUGEINT) << 64) | b AS fp"
