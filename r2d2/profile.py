@@ -103,6 +103,8 @@ def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Sche
     profile.partition_columns = list(partition_types)
     check_column_names(profile.id, [c.name for c in profile.columns])
     column_bytes = dict.fromkeys((c.name for c in profile.columns), 0)
+    nested = {f.name for f in data_fields if family_of(f.type) == NESTED}
+    truncation = config.stats_truncation_bytes
     for number, (file_index, meta) in enumerate(metas):
         leaves = leaf_ranges(file_schemas[number] if file_schemas is not None else meta.schema.to_arrow_schema())
         datafile = profile.files[file_index]
@@ -112,16 +114,18 @@ def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Sche
             rg = meta.row_group(rg_index)
             stats: dict[str, ColumnStats] = {}
             for f in data_fields:
-                if f.name not in leaves:  # a column missing from this file reads as NULL
-                    stats[f.name] = ColumnStats(null_count=rg.num_rows)
+                name = f.name
+                if name not in leaves:  # a column missing from this file reads as NULL
+                    stats[name] = ColumnStats(null_count=rg.num_rows)
                     continue
-                first, count, ftype = leaves[f.name]
-                column_bytes[f.name] += sum(rg.column(first + i).total_compressed_size for i in range(count))
-                if family_of(f.type) == NESTED or count != 1:
-                    stats[f.name] = ColumnStats()
+                first, count, ftype = leaves[name]
+                if count == 1 and name not in nested:  # a flat column: one chunk, with statistics
+                    chunk = rg.column(first)
+                    column_bytes[name] += chunk.total_compressed_size
+                    stats[name] = parquet_column_stats(chunk.statistics, ftype, truncation)
                 else:
-                    stats[f.name] = parquet_column_stats(rg.column(first).statistics, ftype,
-                                                         config.stats_truncation_bytes)
+                    column_bytes[name] += sum(rg.column(first + i).total_compressed_size for i in range(count))
+                    stats[name] = ColumnStats()
             for name, key in constants.items():
                 stats[name] = constant_stats(key, rg.num_rows)
             profile.fragments.append(Fragment(file_index, rg_index, rg.num_rows, stats))
