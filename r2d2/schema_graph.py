@@ -28,8 +28,8 @@ def build_schema_graph(profiles: list[TableProfile]) -> tuple[nx.DiGraph, list[C
     keys_of = {p.id: _keys(p) for p in usable}
     odd = {p.id: _odd(p) for p in usable}
     for child in usable:
-        ordered = _ordered(child)
-        keys = sorted((match_key(c.name, c.type) for c in child.columns), key=lambda k: len(index[k]))
+        ordered = [(c, match_key(c.name, c.type)) for c in _ordered(child)]
+        keys = sorted((k for _, k in ordered), key=lambda k: len(index[k]))
         parents = set(index[keys[0]])
         for key in keys[1:]:
             parents &= index[key]
@@ -44,22 +44,25 @@ def build_schema_graph(profiles: list[TableProfile]) -> tuple[nx.DiGraph, list[C
     return graph, candidates
 
 
-def _pair(parent: str, child: str, ordered: list[Column], parent_keys: dict[tuple[str, str], Column],
-          odd: dict[str, set[str]]) -> Candidate:
-    """pair_columns with the parent's keys and both tables' unsupported columns known."""
+def _pair(parent: str, child: str, ordered: list[tuple[Column, tuple[str, str]]],
+          parent_keys: dict[tuple[str, str], Column], odd: dict[str, set[str]]) -> Candidate:
+    """pair_columns with the child's columns in order with their keys, the parent's keys and both
+    tables' unsupported columns known."""
     columns = []
     unsupported = []
-    for col in ordered:
-        parent_col = parent_keys[match_key(col.name, col.type)]
+    child_odd, parent_odd = odd[child], odd[parent]
+    for col, key in ordered:
+        parent_col = parent_keys[key]
         columns.append((col.name, parent_col.name))
-        if col.name in odd[child] or parent_col.name in odd[parent]:
+        if col.name in child_odd or parent_col.name in parent_odd:
             unsupported.append(col.name)
     return Candidate(parent, child, tuple(columns), tuple(unsupported))
 
 
 def pair_columns(parent: TableProfile, child: TableProfile) -> Candidate:
     """Match each child column to its parent column; the parent must hold every child key."""
-    return _pair(parent.id, child.id, _ordered(child), _keys(parent), {t.id: _odd(t) for t in (parent, child)})
+    return _pair(parent.id, child.id, [(c, match_key(c.name, c.type)) for c in _ordered(child)], _keys(parent),
+                 {t.id: _odd(t) for t in (parent, child)})
 
 
 def _ordered(table: TableProfile) -> list[Column]:
