@@ -117,7 +117,7 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
         return array if native or array.type == target else engine_array(array, dtype)
 
     if profile.reader == "delta":
-        yield from _delta_reader_batches(lake, profile, columns, types, schema, convert, batch_rows, targets)
+        yield from _delta_reader_batches(lake, profile, columns, types, schema, convert, batch_rows)
         return
     chosen = profile.fragments if fragments is None else [profile.fragments[i] for i in fragments]
     # A whole Parquet table's chunk bytes are in its profile (summed from the same footers).
@@ -179,8 +179,7 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
 
 
 def _delta_reader_batches(lake: Lake, profile: TableProfile, columns: list[str], types: list[pa.DataType],
-                          schema: pa.Schema, convert: Any, batch_rows: int,
-                          targets: list[pa.DataType]) -> Iterator[pa.RecordBatch]:
+                          schema: pa.Schema, convert: Any, batch_rows: int) -> Iterator[pa.RecordBatch]:
     """The rows of a Delta table read through deltalake's kernel (deletion vectors applied, column
     mapping resolved): the whole table, one fragment (see profile._profile_through_reader)."""
     from deltalake import DeltaTable, QueryBuilder
@@ -199,7 +198,8 @@ def _delta_reader_batches(lake: Lake, profile: TableProfile, columns: list[str],
                 part = batch.slice(start, batch_rows)
                 arrays = [part.column(i) if part.column(i).type == t else pc.cast(part.column(i), t)
                           for i, t in enumerate(types)] if columns else []
-                yield pa.record_batch([convert(a, t, g) for a, t, g in zip(arrays, types, targets)], schema=schema)
+                yield pa.record_batch([convert(a, t, g) for a, t, g in zip(arrays, types, schema.types)],
+                                      schema=schema)
     except TableReadError:
         raise
     except Exception as exc:
