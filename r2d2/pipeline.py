@@ -98,6 +98,7 @@ class Scan:
         self.refs: dict[str, TableRef] = {}
         self.warnings: list[str] = []
         self.carried: dict[tuple[str, str], Candidate] = {}  # pairs whose verdict came from the state
+        self._read_for: tuple[list[Candidate], int] | None = None  # the last verify_bytes: (pairs, bytes)
         self._checks: dict[tuple[str, str], PairCheck] = {}
 
     @contextmanager
@@ -250,8 +251,21 @@ class Scan:
                 else:
                     survivors.append(cand)
             st.pairs_out = len(survivors)
-            st.bytes_spared = verify_bytes(candidates, self.profiles) - verify_bytes(survivors, self.profiles)
+            st.bytes_spared = self.bytes_spared(candidates, survivors)
         return survivors
+
+    def bytes_spared(self, before: list[Candidate], after: list[Candidate]) -> int:
+        """What verify would read for a stage's input pairs minus for its survivors: 0 when the stage
+        refuted nothing. Each list's figure is kept, as one stage's survivors are the next's input
+        (on a lake of wide tables, working it out cost more than the sample stage itself)."""
+        if len(after) == len(before):
+            return 0
+        return self._verify_bytes(before) - self._verify_bytes(after)
+
+    def _verify_bytes(self, pairs: list[Candidate]) -> int:
+        if self._read_for is None or self._read_for[0] is not pairs:
+            self._read_for = (pairs, verify_bytes(pairs, self.profiles))
+        return self._read_for[1]
 
     def run_sample(self, engine: Engine, pairs: list[Candidate]) -> list[Candidate]:
         with self.stage("sample", len(pairs)) as st:
@@ -316,7 +330,7 @@ class Scan:
                 if reason:
                     self.decide(checked[key], NOT_CONTAINED, "sample", reason)
             survivors = [c for c in pairs if c.key not in self.edges]
-            st.bytes_spared = verify_bytes(pairs, self.profiles) - verify_bytes(survivors, self.profiles)
+            st.bytes_spared = self.bytes_spared(pairs, survivors)
             st.pairs_out = len(survivors)
         return survivors
 
