@@ -3,8 +3,9 @@
 A row of a column set becomes a 128-bit fingerprint, two 64-bit lanes, with no text built per
 value. Each column is hashed once per batch into a 128-bit value hash, whatever the number of
 column sets it takes part in; a column set's fingerprint is the sum, per lane, of its columns'
-value hashes mixed with a key for their position in the set. Only numpy and pyarrow kernels run
-per value, so the work is vectorised and releases the GIL.
+value hashes mixed with a key for their position in the set. Per value, only compiled code runs:
+numba's loops (engines/kernels.py) on Arrow's buffers, or numpy and pyarrow kernels where numba is
+not loaded; either way the GIL is released while values are hashed.
 
 Equality (DESIGN §2) is realised by hashing a canonical form of each value:
 - numbers: an integral value (int 3, float 3.0, decimal 3.00) by its integer value; a non-integral

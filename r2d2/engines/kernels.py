@@ -4,7 +4,9 @@ They compute exactly what the numpy code in engines/fingerprint.py computes (tha
 reference, tested bit for bit against them, and runs instead when numba cannot be imported, with
 `R2D2_JIT=0`, or when verify reads too little to pay for loading numba). numpy needs a pass per
 operation and a gather per 8-byte word position, which costs ~100 ns per string value; these loops
-hash a short string in a few nanoseconds and release the GIL, so both cores hash at once.
+hash a short string in a few nanoseconds and release the GIL, so both cores hash at once. Numbers,
+dates and timestamps are hashed in one pass over their buffer and validity bitmap, where numpy
+needed a pass per operation and a copy per block.
 
 The loops themselves are in _loops.py, imported on first use (numba and LLVM cost about 150 MB and
 0.4 s to load). Compiled code is cached on disk (numba's cache: beside that file, or the user's
