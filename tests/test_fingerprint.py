@@ -303,6 +303,10 @@ _NUMBER_ARRAYS = [
     (pa.float32(), st.floats(width=32)), (pa.float64(), st.floats() | st.sampled_from(
         [-0.0, 3.0, 2.0**63, -(2.0**63), 2.0**70, -1e300, float("nan"), float("inf")])),
     (pa.date32(), st.integers(-(2**31), 2**31 - 1)),
+    (pa.decimal128(15, 2), st.decimals(min_value=-(10**13), max_value=10**13, places=2, allow_nan=False,
+                                       allow_infinity=False)),
+    (pa.decimal128(38, 10), st.decimals(min_value=-(10**27), max_value=10**27, places=10, allow_nan=False,
+                                        allow_infinity=False)),  # unscaled values beyond 64 bits too
     *((pa.timestamp(unit, tz), st.integers(-(2**62), 2**62))
       for unit in ("s", "ms", "us", "ns") for tz in (None, "UTC")),
 ]
@@ -311,9 +315,10 @@ _NUMBER_ARRAYS = [
 @settings(max_examples=60, deadline=None)
 @given(st.data(), st.sampled_from(range(len(_NUMBER_ARRAYS))), st.integers(0, 3))
 def test_the_compiled_loops_hash_numbers_exactly_as_the_numpy_code(data: st.DataObject, which: int, skip: int) -> None:
-    """kernels.int_lanes, double_lanes and instant_lanes against numpy's code, bit for bit: every
-    integer width, floats (integral, -0.0, NaN, infinities, integral beyond 2^63), dates, timestamps
-    of every unit before and after 1970, NULLs, and arrays sliced at any offset."""
+    """kernels.int_lanes, double_lanes, decimal_lanes and instant_lanes against numpy's code, bit for
+    bit: every integer width, floats (integral, -0.0, NaN, infinities, integral beyond 2^63),
+    decimals (trailing zeros, integral ones, unscaled values beyond 64 bits), dates, timestamps of
+    every unit before and after 1970, NULLs, and arrays sliced at any offset."""
     from r2d2.engines import kernels
 
     if not kernels.AVAILABLE:

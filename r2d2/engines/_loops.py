@@ -208,3 +208,34 @@ def _instant_lanes(counts, per_second, ns_per_unit, bitmap, offset, tweak_a, twe
         s = _u64(seconds)
         out_a[i] = s + _fmix(rest + tweak_a)
         out_b[i] = s + _fmix(rest + tweak_b)
+
+
+@njit(nogil=True, cache=True)
+def _decimal_lanes(words, scale, bitmap, offset, int_a, int_b, tweak_a, tweak_b, null_a, null_b,
+                   out_a, out_b, wide):
+    """fingerprint._decimal_lanes of decimal128 values (`words`: low and high 64 bits of each
+    unscaled value, interleaved) whose unscaled value fits 64 bits: trailing zeros stripped, then
+    integral values as INT and others as (digits, scale); NULLs their own key. Values that do not
+    fit are flagged in `wide` (the caller hashes their exact text); returns how many."""
+    flagged = 0
+    for i in range(words.shape[0] // 2):
+        if _is_null(bitmap, offset, i):
+            out_a[i], out_b[i] = null_a, null_b
+            continue
+        low, high = words[2 * i], words[2 * i + 1]
+        if high != (low >> 63):
+            wide[i] = 1
+            flagged += 1
+            continue
+        digits, s = low, scale
+        while s > 0 and digits % 10 == 0:
+            digits //= 10
+            s -= 1
+        w = _u64(digits)
+        if s == 0:
+            out_a[i] = w + int_a
+            out_b[i] = w + int_b
+        else:
+            out_a[i] = w + _fmix(U64(s) + tweak_a)
+            out_b[i] = w + _fmix(U64(s) + tweak_b)
+    return flagged

@@ -367,7 +367,7 @@ def value_hashes(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType, keys: Ke
         # few kernels take views (no take, no dictionary encoding): as the same bytes in one buffer
         array = array.cast(pa.large_string() if pa.types.is_string_view(array.type) else pa.large_binary())
     if kernels.JIT:
-        compiled = _numbers_jit(array, dtype, keys)
+        compiled = _numbers_jit(array, dtype, keys, as_double)
         if compiled is not None:
             return compiled
     if len(array) <= BLOCK or (kernels.JIT and family_of(base_type(dtype)) in (STRING, BINARY)):
@@ -397,25 +397,35 @@ def _constants(keys: Keys) -> dict[str, tuple[int, int]]:
     out = {name: (_fmix_int(tweak(0, kind)), _fmix_int(tweak(1, kind)))
            for name, kind in (("int", INT), ("float", FLOAT), ("nan", NAN))}
     out["tweak"] = (tweak(0, INT), tweak(1, INT))
+    out["decimal"] = (tweak(0, DECIMAL), tweak(1, DECIMAL))
     out["null"] = (keys.key(0, _KIND, NULL_KIND), keys.key(1, _KIND, NULL_KIND))
     return out
 
 
-def _numbers_jit(array: pa.Array, dtype: pa.DataType, keys: Keys) -> ValueHash | None:
-    """The value hashes of integers (all but uint64), floats, dates and timestamps by the compiled
-    loops, straight from Arrow's buffers, NULLs included (what _value_hashes computes, in one pass
-    instead of one per numpy operation); None for any other array. Comparing as doubles changes
-    nothing here: it concerns decimals."""
+def _numbers_jit(array: pa.Array, dtype: pa.DataType, keys: Keys, as_double: bool) -> ValueHash | None:
+    """The value hashes of integers (all but uint64), floats, decimal128 (unless compared as
+    doubles), dates and timestamps by the compiled loops, straight from Arrow's buffers, NULLs
+    included (what _value_hashes computes, in one pass instead of one per numpy operation); None
+    for any other array."""
     dtype = base_type(dtype)
     family, kind = family_of(dtype), array.type
     n, offset = len(array), array.offset
+    decimal = pa.types.is_decimal128(kind) and family == NUMERIC and not as_double
     if n == 0 or not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_date32(kind)
-                      or pa.types.is_timestamp(kind)) or pa.types.is_uint64(kind) or pa.types.is_float16(kind):
+                      or pa.types.is_timestamp(kind) or decimal) or pa.types.is_uint64(kind) \
+            or pa.types.is_float16(kind):
         return None
     validity, data = array.buffers()[0], array.buffers()[1]
     if data is None:
         return None
     constants = _constants(keys)
+    if decimal:
+        words = np.frombuffer(data, np.int64)[2 * offset:2 * (offset + n)]
+        a, b, wide = kernels.decimal_lanes(words, kind.scale, validity, array.null_count, offset, constants)
+        result = ValueHash(a, b)
+        if wide is not None:
+            _put(result, wide, _decimal_text_lanes(keys, pc.cast(pc.filter(array, pa.array(wide)), pa.string())))
+        return result
     if pa.types.is_floating(kind):
         if family != NUMERIC:
             return None

@@ -184,6 +184,19 @@ def instant_lanes(counts: np.ndarray, per_second: int, ns_per_unit: int, validit
     return out_a, out_b
 
 
+def decimal_lanes(words: np.ndarray, scale: int, validity: Any, nulls: int, offset: int,
+                  constants: dict[str, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Both lanes of decimal128 value hashes from Arrow's buffer (`words`: int64 pairs, low word
+    first), and a mask of the values whose unscaled value does not fit 64 bits, which the caller
+    hashes (None when there are none). constants: 'int', 'decimal' (raw tweak) and 'null'."""
+    n = len(words) // 2
+    out_a, out_b, wide = np.empty(n, U64), np.empty(n, U64), np.zeros(n, np.uint8)
+    flagged = _loops()._decimal_lanes(_frozen(words), np.int64(scale), _bitmap(validity, nulls), np.int64(offset),
+                                      *(U64(constants[k][lane]) for k in ("int", "decimal", "null") for lane in (0, 1)),
+                                      out_a, out_b, wide)
+    return out_a, out_b, (wide.view(bool) if flagged else None)
+
+
 def warm() -> None:
     """Compile (or load from numba's cache) every loop on tiny inputs, each in the argument types
     the scan passes: `make setup` and the benchmarks call this, so no scan pays the compilation."""
@@ -210,3 +223,4 @@ def warm() -> None:
         instant_lanes(ints, 1000, 1_000_000, validity, nulls.null_count, 0, (1, 2), (3, 4))
         constants = dict.fromkeys(("int", "float", "nan", "null"), (1, 2))
         double_lanes(ints.astype(np.float64), validity, nulls.null_count, 0, constants)
+        decimal_lanes(np.repeat(ints, 2), 2, validity, nulls.null_count, 0, dict(constants, decimal=(1, 2)))
