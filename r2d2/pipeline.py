@@ -287,13 +287,16 @@ class Scan:
                     chosen[cand.child] = choose_fragments(child, self.config.sample_row_groups, self.config.seed)
                 parent = self.profiles[cand.parent]
                 sample_share = row_share(child, chosen[cand.child])
-                probe_share = probe_share_bound(child, chosen[cand.child], cand, parent)
                 # Worth it only if the sample and the probe read less than a refutation spares verify
-                # (the tables no other pair needs), and well under the parent.
-                cost = (sample_share * compared_bytes(child, [c for c, _ in cand.comparable])
-                        + probe_share * compared_bytes(parent, [p for _, p in cand.comparable]))
-                if sample_share * child.rows <= share * parent.rows and probe_share <= share \
-                        and cost < spared[cand.key]:
+                # (the tables no other pair needs), and well under the parent. The sample's cost
+                # alone may already say no: then the probe's bound (statistics of every parent row
+                # group on every column) is not worked out.
+                cost = sample_share * compared_bytes(child, [c for c, _ in cand.comparable])
+                if sample_share * child.rows > share * parent.rows or cost >= spared[cand.key]:
+                    continue
+                probe_share = probe_share_bound(child, chosen[cand.child], cand, parent)
+                cost += probe_share * compared_bytes(parent, [p for _, p in cand.comparable])
+                if probe_share <= share and cost < spared[cand.key]:
                     by_child[cand.child].append(cand)
             samples: dict[str, ChildSample] = {}
             with self.progress.bar("sample", len(by_child)) as tick:
@@ -564,8 +567,8 @@ def spared_by_refuting(pairs: list[Candidate], profiles: dict[str, TableProfile]
             users.update({cand.parent, cand.child})
     spared = {}
     for cand in pairs:
-        sides = ((cand.parent, [p for _, p in cand.comparable]), (cand.child, [c for c, _ in cand.comparable]))
-        spared[cand.key] = sum(compared_bytes(profiles[t], names) for t, names in sides if users[t] == 1)
+        spared[cand.key] = sum(compared_bytes(profiles[table], [pair[side] for pair in cand.comparable])
+                               for table, side in ((cand.child, 0), (cand.parent, 1)) if users[table] == 1)
     return spared
 
 
