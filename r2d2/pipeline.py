@@ -251,10 +251,10 @@ class Scan:
                 else:
                     survivors.append(cand)
             st.pairs_out = len(survivors)
-            st.bytes_spared = self.bytes_spared(candidates, survivors)
+            st.bytes_spared = self.verify_bytes_spared(candidates, survivors)
         return survivors
 
-    def bytes_spared(self, before: list[Candidate], after: list[Candidate]) -> int:
+    def verify_bytes_spared(self, before: list[Candidate], after: list[Candidate]) -> int:
         """What verify would read for a stage's input pairs minus for its survivors: 0 when the stage
         refuted nothing. Each list's figure is kept, as one stage's survivors are the next's input
         (on a lake of wide tables, working it out cost more than the sample stage itself)."""
@@ -333,7 +333,7 @@ class Scan:
                 if reason:
                     self.decide(checked[key], NOT_CONTAINED, "sample", reason)
             survivors = [c for c in pairs if c.key not in self.edges]
-            st.bytes_spared = self.bytes_spared(pairs, survivors)
+            st.bytes_spared = self.verify_bytes_spared(pairs, survivors)
             st.pairs_out = len(survivors)
         return survivors
 
