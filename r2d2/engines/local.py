@@ -193,6 +193,7 @@ class LocalEngine:
         self._warming: threading.Thread | None = None
         self._tables: dict[str, int] = {}  # table id -> its number t in `fps`
         self._colsets: dict[str, dict[ColumnSet, int]] = {}
+        self._job_specs: dict[str, tuple[FingerprintJob, tuple[list[str], list[pa.DataType], list[Spec]]]] = {}
         # In memory (see fingerprint_store): (t, k) -> distinct fingerprints sorted by lanes (a, b),
         # and their counts; a multiset absent here is empty. None: the multisets are in DuckDB.
         self._grouped: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
@@ -452,7 +453,7 @@ class LocalEngine:
 
     def _read_small(self, job: FingerprintJob) -> pa.Table | R2D2Error:
         try:
-            return read_rows(self.lake, job.table, colset_specs(job.table, job.colsets)[0])
+            return read_rows(self.lake, job.table, self._specs(job)[0])
         except TableReadError as exc:
             return exc
         except pa.ArrowException as exc:
@@ -493,8 +494,15 @@ class LocalEngine:
             cursor.close()
 
     def _part(self, job: FingerprintJob, rows: pa.Table) -> tuple[int, pa.Table, list[pa.DataType], list[Spec]]:
-        _, types, specs = colset_specs(job.table, job.colsets)
+        _, types, specs = self._specs(job)
         return self._tables[job.table.id], rows, types, specs
+
+    def _specs(self, job: FingerprintJob) -> tuple[list[str], list[pa.DataType], list[Spec]]:
+        """colset_specs of a job, worked out once (its rows are read, then hashed)."""
+        found = self._job_specs.get(job.table.id)
+        if found is None or found[0] is not job:
+            found = self._job_specs[job.table.id] = (job, colset_specs(job.table, job.colsets))
+        return found[1]
 
     @staticmethod
     def _store(cursor: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
