@@ -448,7 +448,8 @@ def plan_json(scan_path: Path, scan: dict[str, Any], config: PlanConfig, inputs:
         "scan": str(scan_path),
         "lake": scan["lake"],
         "prices": {"storage_per_gb_month": config.tiers[config.default_tier],
-                   "compute_per_tb_read": config.compute_per_tb_read, "storage_tiers": config.tiers},
+                   "compute_per_tb_read": config.compute_per_tb_read, "storage_tiers": config.tiers,
+                   "default_tier": config.default_tier},
         "tables": [{"id": t.id, "bytes": t.bytes, "accesses_per_month": t.accesses_per_month,
                     "latency_budget_s": t.latency_budget_s, "protected": t.protected, "tier": t.tier}
                    for t in sorted(inputs.tables.values(), key=lambda t: t.id)],

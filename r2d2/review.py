@@ -103,11 +103,20 @@ class Review:
                 "saved_per_month": objective.storage_before - objective.total, "solver": solution.solver}
 
     def _config(self) -> dict[str, Any]:
-        """The plan's own prices (plan.json records them), so a what-if changes only what it names."""
+        """The plan's own prices and default tier (plan.json records them), so a what-if changes only
+        what it names."""
         prices = (self.plan or {}).get("prices", {})
         base: dict[str, Any] = {}
-        if "storage_tiers" in prices:
-            base["storage_per_gb_month"] = prices["storage_tiers"]
+        tiers = prices.get("storage_tiers")
+        if tiers is not None:
+            base["storage_per_gb_month"] = tiers
+            default = prices.get("default_tier")
+            if default is None and isinstance(tiers, dict) and "hot" not in tiers:
+                # a plan written before it recorded its default tier: the tier at the plan's price
+                priced = [name for name, price in tiers.items() if price == prices.get("storage_per_gb_month")]
+                default = priced[0] if len(priced) == 1 else None
+            if default is not None:
+                base["default_tier"] = default
         if "compute_per_tb_read" in prices:
             base["compute_per_tb_read"] = prices["compute_per_tb_read"]
         return base

@@ -148,3 +148,22 @@ def test_solver_time_limit_falls_back_to_greedy() -> None:
     solution, reason = choose_deletions(inputs, PlanConfig(time_limit_s=0.0))
     assert solution.solver == "greedy" and solution.status == "fallback" and "time" in reason
     assert solution.deletions == solve_greedy(inputs.tables, inputs.candidates).deletions
+
+
+def test_what_if_keeps_the_plans_own_storage_tiers() -> None:
+    """A plan made with tiers of other names (no `hot`) is re-solved under its own default tier,
+    whether plan.json records it or (an older plan) only its price."""
+    from pathlib import Path
+
+    from r2d2.review import Review
+
+    scan = {"tables": [{"id": i, "bytes": 10**9, "error": None, "columns": [{"name": "x", "bytes": 10**9}]}
+                       for i in ("a", "b")],
+            "edges": [{"parent": "a", "child": "b", "status": "contained", "stage": "verify", "reason": ""}]}
+    prices = {"storage_per_gb_month": 0.02, "compute_per_tb_read": 5.0,
+              "storage_tiers": {"standard": 0.02, "archive": 0.001}, "default_tier": "standard"}
+    recorded = Review(Path("."), scan, {"prices": prices, "deletions": []}).what_if(latency_budget_s=10_000)
+    older = {k: v for k, v in prices.items() if k != "default_tier"}
+    inferred = Review(Path("."), scan, {"prices": older, "deletions": []}).what_if(latency_budget_s=10_000)
+    assert recorded["deletions"] == inferred["deletions"] == 1
+    assert recorded["storage_before"] == inferred["storage_before"] == pytest.approx(2 * 0.02, rel=0.1)
