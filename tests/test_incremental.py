@@ -223,16 +223,26 @@ def test_a_state_that_must_not_be_trusted(lake: Path, tmp_path: Path, capsys) ->
 
 def test_a_forged_verdict_is_carried_only_for_unchanged_tables(lake: Path, tmp_path: Path) -> None:
     """The state is the scan's own output: a verdict in it is believed while both tables are
-    unchanged (as containment.json is), and redone as soon as either changes."""
+    unchanged (as containment.json is), and redone as soon as either changes. Here the state is
+    forged to say "not contained" of a true containment: the next scan carries that while nothing
+    changed, and drops it once the child's file is rewritten (with the same rows). (A child that
+    only grew keeps a "not contained": more rows cannot make it contained.)"""
     a = pa.table({"id": list(range(50))})
     for name, rows in (("a", a), ("b", a.slice(0, 10))):
         (lake / name).mkdir()
         pq.write_table(rows, lake / name / "part-0.parquet")
     out = tmp_path / "out"
-    first = scan(lake, out)
-    assert verdicts(first)[("a", "b")] == "contained"
-    pq.write_table(pa.table({"id": [99]}), lake / "b" / "part-1.parquet")
-    assert verdicts(scan(lake, out))[("a", "b")] == "not_contained"
+    assert verdicts(scan(lake, out))[("a", "b")] == "contained"
+    state_file = out / "r2d2-state.json.gz"
+    state = json.loads(gzip.decompress(state_file.read_bytes()))
+    forged = [e for e in state["edges"] if (e["parent"], e["child"]) == ("a", "b")]
+    assert len(forged) == 1
+    forged[0].update(status="not_contained", stage="minmax", reason="forged")
+    state_file.write_bytes(gzip.compress(json.dumps(state).encode()))
+    assert verdicts(scan(lake, out))[("a", "b")] == "not_contained"  # unchanged tables: carried
+    time.sleep(0.01)
+    pq.write_table(a.slice(0, 10), lake / "b" / "part-0.parquet")  # the same rows, rewritten
+    assert verdicts(scan(lake, out))[("a", "b")] == "contained"  # b changed: decided again
 
 
 def test_incremental_scans_of_an_s3_lake(moto_s3: str, tmp_path: Path, monkeypatch) -> None:
