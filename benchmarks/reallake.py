@@ -170,8 +170,8 @@ def widened(table: pa.Table, width: int) -> pa.Table:
 
 
 def large(table: pa.Table, copies: int) -> pa.Table:
-    """The table stacked `copies` times, each copy told apart by a `batch` column and shuffled in
-    blocks (a large fact table: hundreds of MB, many row groups, statistics that overlap)."""
+    """The table stacked `copies` times, each copy told apart by a `batch` column (a large fact
+    table: millions of rows over many files and row groups, whose statistics overlap)."""
     parts = [table.append_column("batch", pa.array([k] * table.num_rows, pa.int32())) for k in range(copies)]
     return pa.concat_tables(parts)
 
@@ -190,17 +190,18 @@ def build_real_lake(root: Path, *, n_tables: int = 800, seed: int = 0, cache: Pa
     rng = random.Random(seed)
     lake = Lake(root, rng)
     bases = []
-    for key, table in real_tables(cache):
+    loaded = real_tables(cache)  # read once: the wide and large tables below come from it too
+    for key, table in loaded:
         name = key.replace("/", "_")
         base = Base(lake.new_id("base", name), name, table)
         files = max(1, min(12, table.num_rows // 25_000))
         lake.parquet(base.id, table, kind="base", source=[], files=files,
                      row_group_size=max(1_000, table.num_rows // (files * 3) or 1))
         bases.append(base)
-    if wide:  # the large end: wide and large tables whose derived copies statistics cannot refute
-        tables = dict(real_tables(cache))
+    if wide:  # the large end: wide tables (their copies are derived below) and one large fact table
+        tables = dict(loaded)
         for key, width in WIDE:
-            if key in tables and width:
+            if key in tables:
                 name = key.replace("/", "_") + f"_wide{width}"
                 base = Base(lake.new_id("base", name), name, widened(tables[key], width))
                 lake.parquet(base.id, base.table, kind="base", source=[], files=2,

@@ -549,27 +549,29 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
                     seen.add((index, position, as_double))
                     same = (str(data.column(position).type), str(base_type(types[position])), as_double)
                     members.setdefault(same, []).append((index, position, as_double))
-    hashed: dict[tuple[int, int, bool], ValueHash] = {}
     stacks: list[ValueHash] = []
     offset: dict[tuple[int, int, bool], tuple[int, int]] = {}  # member -> (its stack, where it starts)
     for group in members.values():
         first, position, as_double = group[0]
         chunks = [c for i, p, _ in group for c in _chunks_of(parts[i][1].column(p))]
         stacked = pa.concat_arrays(chunks) if len(chunks) != 1 else chunks[0]
-        values = value_hashes(stacked, parts[first][2][position], keys, as_double)
-        stacks.append(values)
+        stacks.append(value_hashes(stacked, parts[first][2][position], keys, as_double))
         start = 0
         for member in group:
-            end = start + parts[member[0]][1].num_rows
-            hashed[member] = ValueHash(values.a[start:end], values.b[start:end])
             offset[member] = (len(stacks) - 1, start)
-            start = end
+            start += parts[member[0]][1].num_rows
     if kernels.JIT:
         return _combined(parts, stacks, offset, keys)
+
+    def hashed(index: int, position: int, as_double: bool) -> ValueHash:
+        stack, start = offset[index, position, as_double]
+        end = start + parts[index][1].num_rows
+        return ValueHash(stacks[stack].a[start:end], stacks[stack].b[start:end])
+
     by_width: dict[int, list[tuple[int, int, list[ValueHash]]]] = {}
     for index, (number, _, _, specs) in enumerate(parts):
         for k, spec in enumerate(specs):
-            by_width.setdefault(len(spec), []).append((number, k, [hashed[index, p, d] for p, d in spec]))
+            by_width.setdefault(len(spec), []).append((number, k, [hashed(index, p, d) for p, d in spec]))
     numbers, sets, lane_a, lane_b = [], [], [], []
     for width, group_sets in by_width.items():
         columns = [ValueHash(np.concatenate([c[i].a for _, _, c in group_sets]),

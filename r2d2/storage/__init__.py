@@ -142,7 +142,7 @@ class Lake:
     secrets: list[str] = field(default_factory=list)  # credentials the given URI carried, never to be shown
     options: dict[str, str] = field(default_factory=dict)  # deltalake storage options from the given URI
     hadoop: Any = None  # a storage.hadoop.HadoopHandler when the lake is read through a Spark session
-    # Footers parsed by profile, kept for the stages that read rows (FOOTER_CACHE_BYTES at most).
+    # Footers as profile fetched them, kept for the stages that read rows (FOOTER_CACHE_BYTES at most).
     _footers: dict[str, bytes] = field(default_factory=dict, repr=False)
     _footer_bytes: int = field(default=0, repr=False)
     _footer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -111,7 +111,6 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
     names = list(columns) if native else [f"c{i}" for i in range(len(columns))]
     types = [profile.column(c).type for c in columns]
     schema = pa.schema([pa.field(n, t if native else engine_type(t)) for n, t in zip(names, types)])
-    targets = schema.types
 
     def convert(array: pa.Array, dtype: pa.DataType, target: pa.DataType) -> pa.Array:
         return array if native or array.type == target else engine_array(array, dtype)
@@ -167,7 +166,8 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
                         arrays.append(arr if arr.type == dtype else pc.cast(arr, dtype))
                     else:
                         arrays.append(pa.nulls(batch.num_rows, dtype))
-                yield pa.record_batch([convert(a, t, g) for a, t, g in zip(arrays, types, targets)], schema=schema)
+                yield pa.record_batch([convert(a, t, g) for a, t, g in zip(arrays, types, schema.types)],
+                                      schema=schema)
         except TableReadError:
             raise
         except (OSError, pa.ArrowException) as exc:
