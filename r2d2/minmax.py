@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from r2d2.model import BOOLEAN, DATE, STRING, TIMESTAMP, TIMESTAMP_TZ, Candidate, ColumnStats, TableProfile, family_of
-from r2d2.stats import above_upper, below_lower, is_float
+from r2d2.model import BOOLEAN, DATE, STRING, TIMESTAMP, TIMESTAMP_TZ, Candidate, ColumnStats, TableProfile
+from r2d2.stats import above_upper, below_lower
 
 _EPOCH_DAY = dt.date(1970, 1, 1)
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -36,16 +36,6 @@ def show(value: Any, family: str) -> str:
     return str(value)
 
 
-def _kinds(table: TableProfile) -> dict[str, tuple[bool, str]]:
-    """Per column: whether it is a float, and its type family (kept on the profile while its
-    columns stay the same list: a table takes part in many pairs)."""
-    built = table.__dict__.get("_kinds")
-    if built is None or built[0] is not table.columns or built[1] != len(table.columns):
-        kinds = {c.name: (is_float(c.type), family_of(c.type)) for c in reversed(table.columns)}  # first wins
-        built = table.__dict__["_kinds"] = (table.columns, len(table.columns), kinds)
-    return built[2]
-
-
 def refute_by_minmax(candidate: Candidate, parent: TableProfile, child: TableProfile,
                      semantics: str) -> str | None:
     """The reason statistics prove the child is not contained in the parent, or None."""
@@ -61,8 +51,8 @@ def refute_by_minmax(candidate: Candidate, parent: TableProfile, child: TablePro
                 return f"{child_col} has NULLs, parent {parent_col} has none"
             if cs.null_count < child.rows and ps.null_count >= parent.rows:
                 return f"{child_col} has values, parent {parent_col} is entirely NULL"
-        child_float, family = _kinds(child)[child_col]
-        float_mode = child_float or _kinds(parent)[parent_col][0]
+        child_float, family = child.kind(child_col)
+        float_mode = child_float or parent.kind(parent_col)[0]
         if cs.lo_exact and below_lower(cs.lo, ps, float_mode):
             return f"min({child_col}) {show(cs.lo, family)} < parent min({parent_col}) {show(ps.lo, family)}"
         if cs.hi_exact and above_upper(cs.hi, ps, float_mode):

@@ -182,6 +182,19 @@ class TableProfile:
             built = self.__dict__["_by_name"] = (key, first)
         return built[1][name]
 
+    def kind(self, name: str) -> tuple[bool, str]:
+        """A column's (whether it is a float, its type family): what comparing its statistics
+        needs, worked out once per table (min-max and sampling ask for every column of every pair)."""
+        built = self.__dict__.get("_kinds")
+        key = (id(self.columns), len(self.columns))
+        if built is None or built[0] != key:
+            from r2d2.stats import is_float  # stats imports this module
+
+            kinds = {name: (is_float(col.type), family_of(col.type)) for name, col in
+                     ((c.name, self.column(c.name)) for c in self.columns)}
+            built = self.__dict__["_kinds"] = (key, kinds)
+        return built[1][name]
+
 
 @dataclass(frozen=True)
 class Candidate:

@@ -94,7 +94,7 @@ def probe_share_bound(child: TableProfile, fragments: list[int], candidate: Cand
         overlaps = True
         for child_col, parent_col in candidate.comparable:
             cs, ps = sampled[child_col], frag.stats[parent_col]
-            float_mode = is_float(child.column(child_col).type) or is_float(parent.column(parent_col).type)
+            float_mode = child.kind(child_col)[0] or parent.kind(parent_col)[0]
             if cs.has_bounds and (below_lower(cs.hi, ps, float_mode) or above_upper(cs.lo, ps, float_mode)):
                 overlaps = False
                 break
