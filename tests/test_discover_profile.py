@@ -181,3 +181,27 @@ def test_a_folder_with_several_equals_signs_is_a_partition_split_at_the_first(la
     found = profiles(lake)
     assert sorted(found) == ["dates", "odd"]
     assert [c.name for c in found["odd"].columns] == ["x", "<img src"]
+
+
+def test_small_files_are_read_whole_in_one_read_and_a_rewritten_one_is_an_error(lake: Path) -> None:
+    """A small table's file is fetched whole (its own bytes, counted as fetched); a file whose size
+    changed since it was listed is reported by name, never read as the table's rows."""
+    from r2d2.errors import TableReadError
+    from r2d2.storage.reader import SMALL_FILE_BYTES, read_rows
+
+    folder = write_table(lake, "small", pa.table({"x": list(range(100)), "s": [str(i) for i in range(100)]}))
+    write_table(lake, "wide", pa.table({"x": list(range(200_000)), "s": [f"value {i}" for i in range(200_000)]}))
+    root = open_lake(str(lake))
+    refs, _ = discover_tables(root)
+    got = {p.id: p for p in profile_tables(root, refs, ScanConfig())}
+    small, wide = got["small"], got["wide"]
+    assert small.bytes <= SMALL_FILE_BYTES < wide.bytes
+    before = root.counter.total
+    assert read_rows(root, small, ["x"]).column(0).to_pylist() == list(range(100))
+    assert root.counter.total - before == small.bytes  # the whole file, in one read
+    before = root.counter.total
+    assert read_rows(root, wide, ["x"]).num_rows == 200_000
+    assert 0 < root.counter.total - before < wide.bytes - wide.column_bytes["s"] // 2  # its chunks only
+    pq.write_table(pa.table({"x": list(range(101)), "s": [str(i) for i in range(101)]}), folder / "part-00000.parquet")
+    with pytest.raises(TableReadError, match="part-00000.parquet changed while r2d2 scanned it"):
+        read_rows(root, small, ["x"])

@@ -234,6 +234,18 @@ class Lake:
         counted here: the caller adds what it fetches (see reader.chunk_bytes)."""
         return self.fs.open_input_file(path)
 
+    def read_whole(self, path: str, size: int) -> pa.Buffer:
+        """A whole file in one read (small files: one request, no per-chunk reads).
+
+        Raises TableReadError naming the file when it is no longer the `size` bytes it was listed with."""
+        with self.fs.open_input_file(path) as raw:
+            data = raw.read_buffer()
+        self.counter.add(data.size)
+        if data.size != size:
+            raise TableReadError(f"{path} changed while r2d2 scanned it ({size} bytes when listed, {data.size} now); "
+                                 "scan again once writers are done", path=path)
+        return data
+
     def read_footer(self, path: str) -> pq.FileMetaData:
         """A Parquet file's footer, fetched (8 + footer-length bytes) once per scan: later calls parse
         the fetched bytes again while the cache holds them (FOOTER_CACHE_BYTES of footers).
