@@ -150,6 +150,12 @@ def _hi_cmp(a: ColumnStats, b: ColumnStats) -> int:
 def merge_stats(parts: Iterable[tuple[int, ColumnStats]]) -> ColumnStats:
     """Statistics of a whole table from those of its fragments, as (rows, stats) pairs."""
     parts = [(rows, s) for rows, s in parts if rows > 0]
+    if len(parts) == 1:  # most tables of a real lake: what the loop below gives for one part
+        rows, s = parts[0]
+        if s.null_count is not None and s.null_count >= rows or not s.has_bounds:
+            return ColumnStats(null_count=s.null_count)
+        return ColumnStats(s.lo, s.hi, s.lo_exact and s.lo == s.lo, s.hi_exact and not s.hi_prefix, s.hi_prefix,
+                           s.null_count)
     nulls: int | None = 0
     with_values: list[ColumnStats] = []
     for rows, s in parts:

@@ -126,6 +126,23 @@ def test_merge_keeps_prefix_bounds_sound() -> None:
     assert above_upper(b"b", merged, False)
 
 
+_BOUND = st.none() | st.integers(-5, 5) | st.floats(-5, 5) | st.binary(max_size=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 5), _BOUND, _BOUND, st.booleans(), st.booleans(), st.booleans(), st.none() | st.integers(0, 6))
+def test_merging_one_fragment_is_the_general_merge(rows: int, lo, hi, lo_exact: bool, hi_exact: bool,
+                                                   hi_prefix: bool, nulls: int | None) -> None:
+    """merge_stats' shortcut for a single fragment against the general merge: the same fragment
+    beside an all-NULL one, which adds its NULL to the count and nothing else."""
+    if type(lo) is not type(hi):
+        hi = lo
+    part = ColumnStats(lo, hi, lo_exact, hi_exact, hi_prefix, nulls)
+    one = merge_stats([(rows, part), (0, ColumnStats(b"zz", b"zz", True, True, False, 0))])
+    general = merge_stats([(rows, part), (1, ColumnStats(null_count=1))])
+    assert dataclasses.replace(one, null_count=None if nulls is None else nulls + 1) == general
+
+
 def test_minmax_reasons_read_like_values() -> None:
     from r2d2.minmax import show
     from r2d2.model import BOOLEAN, DATE, TIMESTAMP, TIMESTAMP_TZ
