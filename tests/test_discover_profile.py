@@ -185,7 +185,7 @@ def test_a_folder_with_several_equals_signs_is_a_partition_split_at_the_first(la
 
 def test_small_files_are_read_whole_in_one_read_and_a_rewritten_one_is_an_error(lake: Path) -> None:
     """A small table's file is fetched whole (its own bytes, counted as fetched); a file whose size
-    changed since it was listed is reported by name, never read as the table's rows."""
+    is not the one it was listed with is reported by name, never read as the table's rows."""
     from r2d2.errors import TableReadError
     from r2d2.storage.reader import SMALL_FILE_BYTES, read_rows
 
@@ -203,5 +203,10 @@ def test_small_files_are_read_whole_in_one_read_and_a_rewritten_one_is_an_error(
     assert read_rows(root, wide, ["x"]).num_rows == 200_000
     assert 0 < root.counter.total - before < wide.bytes - wide.column_bytes["s"] // 2  # its chunks only
     pq.write_table(pa.table({"x": list(range(101)), "s": [str(i) for i in range(101)]}), folder / "part-00000.parquet")
-    with pytest.raises(TableReadError, match="part-00000.parquet changed while r2d2 scanned it"):
+    with pytest.raises(TableReadError, match=r"part-00000.parquet is \d+ bytes, not the \d+ bytes it was listed"):
         read_rows(root, small, ["x"])
+    small.files[0].bytes = 10  # a log that understates the size: refused, nothing read
+    before = root.counter.total
+    with pytest.raises(TableReadError, match=r"is \d+ bytes, not the 10 bytes"):
+        read_rows(root, small, ["x"])
+    assert root.counter.total == before

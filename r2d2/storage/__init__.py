@@ -239,11 +239,17 @@ class Lake:
 
         Raises TableReadError naming the file when it is no longer the `size` bytes it was listed with."""
         with self.fs.open_input_file(path) as raw:
-            data = raw.read_buffer()
-        self.counter.add(data.size)
-        if data.size != size:
-            raise TableReadError(f"{path} changed while r2d2 scanned it ({size} bytes when listed, {data.size} now); "
-                                 "scan again once writers are done", path=path)
+            now = raw.size()
+            # never more than the listed size (plus one byte, to see a file that grew meanwhile): a
+            # log that understates a file's size cannot make this read a huge file into memory
+            data = raw.read_buffer(size + 1) if now == size else None
+        if data is not None:
+            self.counter.add(data.size)
+            now = data.size
+        if data is None or now != size:
+            raise TableReadError(f"{path} is {now} bytes, not the {size} bytes it was listed with: it changed "
+                                 "during the scan (scan again once writers are done), or its Delta log records "
+                                 "another size", path=path)
         return data
 
     def read_footer(self, path: str) -> pq.FileMetaData:
