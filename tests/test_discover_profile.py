@@ -205,6 +205,12 @@ def test_small_files_are_read_whole_in_one_read_and_a_rewritten_one_is_an_error(
     pq.write_table(pa.table({"x": list(range(101)), "s": [str(i) for i in range(101)]}), folder / "part-00000.parquet")
     with pytest.raises(TableReadError, match=r"part-00000.parquet is \d+ bytes, not the \d+ bytes it was listed"):
         read_rows(root, small, ["x"])
+    write_deltalake(str(lake / "delta"), pa.table({"x": list(range(50))}))
+    refs, _ = discover_tables(root)
+    delta = {p.id: p for p in profile_tables(root, refs, ScanConfig())}["delta"]
+    before = root.counter.total
+    assert delta.reader == "files" and sorted(read_rows(root, delta, ["x"]).column(0).to_pylist()) == list(range(50))
+    assert root.counter.total - before == delta.bytes  # Delta files too, at the size the log records
     small.files[0].bytes = 10  # a log that understates the size: refused, nothing read
     before = root.counter.total
     with pytest.raises(TableReadError, match=r"is \d+ bytes, not the 10 bytes"):

@@ -127,8 +127,8 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
         return
     chosen = profile.fragments if fragments is None else [profile.fragments[i] for i in fragments]
     wanted_bytes = sum(profile.column_bytes.get(c, 0) for c in columns if c not in profile.partition_columns)
-    limit = 0  # files up to this size are read whole
-    if fragments is None and profile.format == "parquet":
+    limit = 0  # files up to this size are read whole (their size checked against the listing or Delta log)
+    if fragments is None and profile.reader == "files" and wanted_bytes:
         share = 2 * wanted_bytes >= sum(profile.column_bytes.values())
         limit = WHOLE_FILE_BYTES if share else SMALL_FILE_BYTES
     # A whole Parquet table's chunk bytes are in its profile (summed from the same footers); files
