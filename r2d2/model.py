@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -182,6 +181,20 @@ class TableProfile:
             built = self.__dict__["_by_name"] = (key, first)
         return built[1][name]
 
+    def doubles_apart(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The names of its decimal columns and of its float columns: what tells, per pair, which
+        columns compare as doubles (DESIGN §2), worked out once per table."""
+        built = self.__dict__.get("_numbers")
+        key = (id(self.columns), len(self.columns))
+        if built is None or built[0] != key:
+            from r2d2.stats import base_type  # stats imports this module
+
+            bases = [(c.name, base_type(c.type)) for c in self.columns]
+            found = (frozenset(n for n, t in bases if pa.types.is_decimal(t)),
+                     frozenset(n for n, t in bases if pa.types.is_floating(t)))
+            built = self.__dict__["_numbers"] = (key, found)
+        return built[1]
+
     def kind(self, name: str) -> tuple[bool, str]:
         """A column's (whether it is a float, its type family): what comparing its statistics
         needs, worked out once per table (min-max and sampling ask for every column of every pair)."""
@@ -209,9 +222,13 @@ class Candidate:
     def key(self) -> tuple[str, str]:
         return self.parent, self.child
 
-    @cached_property
+    @property
     def comparable(self) -> tuple[tuple[str, str], ...]:
-        """The column pairs r2d2 compares (computed once: every stage asks, for every pair)."""
+        """The column pairs r2d2 compares. Every stage asks, for every pair: most pairs have no
+        unsupported column, and give their columns as they are (functools.cached_property takes a
+        lock on every first access, which cost more than this)."""
+        if not self.unsupported:
+            return self.columns
         return tuple(c for c in self.columns if c[0] not in self.unsupported)
 
 

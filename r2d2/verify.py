@@ -12,10 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pyarrow as pa
-
 from r2d2.model import Candidate, TableProfile
-from r2d2.stats import base_type
 
 # A column set to fingerprint: (column name, as_double) in the pair's column order. `as_double` is
 # set on a decimal column whose partner in the pair is a float: DESIGN §2 compares such a decimal
@@ -37,17 +34,13 @@ class PairCheck:
     child_colset: ColumnSet
 
 
-def compares_as_double(own: pa.DataType, other: pa.DataType) -> bool:
-    """Whether a column of type `own` is compared as doubles against a partner of type `other`."""
-    return pa.types.is_decimal(base_type(own)) and pa.types.is_floating(base_type(other))
-
-
 def pair_check(candidate: Candidate, parent: TableProfile, child: TableProfile) -> PairCheck:
     cols = candidate.comparable
-    types = [(child.column(c).type, parent.column(p).type) for c, p in cols]
+    (child_decimals, child_floats), (parent_decimals, parent_floats) = child.doubles_apart(), parent.doubles_apart()
+    # a decimal column compares as doubles against a float partner, every other column exactly
     return PairCheck(candidate.parent, candidate.child,
-                     tuple((p, compares_as_double(pt, ct)) for (_, p), (ct, pt) in zip(cols, types)),
-                     tuple((c, compares_as_double(ct, pt)) for (c, _), (ct, pt) in zip(cols, types)))
+                     tuple((p, p in parent_decimals and c in child_floats) for c, p in cols),
+                     tuple((c, c in child_decimals and p in parent_floats) for c, p in cols))
 
 
 def is_exact(check: PairCheck) -> bool:
