@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import gc
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -608,6 +610,34 @@ def run_id() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# Python's full garbage collections walk every live object: a scan holds many (profiles, statistics,
+# pairs, verdicts) and makes many more, and with the default thresholds (700, 10, 10) the full ones
+# took about a tenth of a scan of the 2,000-table lake (2.06 against 1.83 s, medians of 3
+# alternating runs, with the oldest generation's threshold at 100; peak memory unchanged). While
+# scans run, full collections wait for 10x more younger ones; the thresholds are put back after.
+FULL_COLLECTION_EVERY = 100
+_collections_lock = threading.Lock()
+_scans_running = 0
+_thresholds: tuple[int, ...] = ()
+
+
+@contextmanager
+def fewer_full_collections() -> Iterator[None]:
+    global _scans_running, _thresholds
+    with _collections_lock:
+        if _scans_running == 0:
+            _thresholds = gc.get_threshold()
+            gc.set_threshold(_thresholds[0], _thresholds[1], max(_thresholds[2], FULL_COLLECTION_EVERY))
+        _scans_running += 1
+    try:
+        yield
+    finally:
+        with _collections_lock:
+            _scans_running -= 1
+            if _scans_running == 0:
+                gc.set_threshold(*_thresholds)
+
+
 def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, engine: str = "local",
              progress: bool = False, full: bool = False, state: Path | str | None = None,
              **engine_options: Any) -> ScanResult:
@@ -615,6 +645,12 @@ def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, e
     the state the next scan into `out_dir` starts from (or at `state`, a file path or URI shared by
     scans into dated folders). Unless `full`, a usable state makes this scan incremental (see
     r2d2/state.py)."""
+    with fewer_full_collections():
+        return _run_scan(lake_uri, out_dir, config, engine, progress, full, state, **engine_options)
+
+
+def _run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, engine: str, progress: bool,
+              full: bool, state: Path | str | None, **engine_options: Any) -> ScanResult:
     runner: Engine
     if engine == "spark":  # the session comes first: it may be what reaches the lake
         from r2d2.engines.spark import open_spark_scan

@@ -36,10 +36,8 @@ def build_schema_graph(profiles: list[TableProfile]) -> tuple[nx.DiGraph, list[C
             if len(parents) <= 1:
                 break
         parents.discard(child.id)
-        for parent_id in sorted(parents):
-            candidate = _pair(parent_id, child.id, ordered, keys_of[parent_id], odd)
-            candidates.append(candidate)
-            graph.add_edge(parent_id, child.id, columns=len(candidate.columns))
+        candidates.extend(_pair(parent_id, child.id, ordered, keys_of[parent_id], odd) for parent_id in sorted(parents))
+    graph.add_edges_from((c.parent, c.child, {"columns": len(c.columns)}) for c in candidates)
     candidates.sort(key=lambda c: c.key)
     return graph, candidates
 
@@ -48,9 +46,11 @@ def _pair(parent: str, child: str, ordered: list[tuple[Column, tuple[str, str]]]
           parent_keys: dict[tuple[str, str], Column], odd: dict[str, set[str]]) -> Candidate:
     """pair_columns with the child's columns in order with their keys, the parent's keys and both
     tables' unsupported columns known."""
+    child_odd, parent_odd = odd[child], odd[parent]
+    if not child_odd and not parent_odd:  # most pairs: every column supported
+        return Candidate(parent, child, tuple([(col.name, parent_keys[key].name) for col, key in ordered]))
     columns = []
     unsupported = []
-    child_odd, parent_odd = odd[child], odd[parent]
     for col, key in ordered:
         parent_col = parent_keys[key]
         columns.append((col.name, parent_col.name))

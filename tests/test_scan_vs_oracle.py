@@ -75,3 +75,43 @@ def test_the_database_is_opened_only_when_a_stage_needs_it(generated: Path, monk
     assert opened == []
     assert scan_edges(generated, fingerprint_store="duckdb", sample_rows=0) == in_memory
     assert len(opened) == 1
+
+
+def test_full_collections_are_rarer_during_a_scan_and_thresholds_come_back(lake: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """While scans run (two at once here), Python's oldest generation waits for FULL_COLLECTION_EVERY
+    younger collections; the process's own thresholds are back once the last scan ends."""
+    import gc
+    import threading
+
+    import pyarrow as pa
+
+    import r2d2.pipeline as pipeline
+    from tests.conftest import write_table
+
+    write_table(lake, "p", pa.table({"x": [1, 2, 3]}))
+    write_table(lake, "c", pa.table({"x": [1, 2]}))
+    seen: list[tuple[int, int, int]] = []
+    both_in = threading.Barrier(2, timeout=60)
+    original = pipeline.build_schema_graph
+
+    def watched(profiles):
+        both_in.wait()
+        seen.append(gc.get_threshold())
+        return original(profiles)
+
+    monkeypatch.setattr(pipeline, "build_schema_graph", watched)
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        found: list[dict] = []
+        scans = [threading.Thread(target=lambda: found.append(scan_edges(lake))) for _ in range(2)]
+        for scan in scans:
+            scan.start()
+        for scan in scans:
+            scan.join()
+        assert seen == [(700, 10, pipeline.FULL_COLLECTION_EVERY)] * 2 and len(found) == 2
+        assert all(contained(edges) == {("p", "c")} for edges in found)
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
