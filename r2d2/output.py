@@ -47,6 +47,9 @@ def result_json(result: ScanResult) -> dict[str, Any]:
     }
 
 
+_CHUNK = 1000  # items of a list dumped at a time in compact JSON
+
+
 def json_pieces(doc: dict[str, Any], compact: bool = False) -> Iterator[str]:
     """A document's JSON text in pieces, one line per top-level key and per item of a top-level
     list: as easy to read and diff as indented JSON for a document of thousands of edges, and
@@ -59,7 +62,12 @@ def json_pieces(doc: dict[str, Any], compact: bool = False) -> Iterator[str]:
     yield "{" if compact else "{\n"
     for number, (key, value) in enumerate(doc.items()):
         yield (comma if number else "") + (f"{dump(key)}:" if compact else f"  {dump(key)}: ")
-        if isinstance(value, (list, Iterator)):
+        if compact and isinstance(value, list):  # a list already made: in chunks, not a call per item
+            yield "["
+            for start in range(0, len(value), _CHUNK):
+                yield ("," if start else "") + dump(value[start:start + _CHUNK])[1:-1]
+            yield "]"
+        elif isinstance(value, (list, Iterator)):
             empty = True
             for item in value:
                 yield (opening if empty else between) + dump(item)
@@ -159,19 +167,25 @@ def graphml(graph: nx.DiGraph, result: ScanResult) -> str:
     lines += [f'  <key id="{k}" for="{kind}" attr.name="{name}" attr.type="{kind_type}" />'
               for k, kind, name, kind_type in _GRAPHML_KEYS]
     lines.append('  <graph edgedefault="directed">')
+    # each table's id is quoted once, however many edges it has; numbers need no escaping
+    quoted = {str(node): quoteattr(str(node)) for node in graph.nodes}
+
+    def text(value: Any) -> str:
+        return str(value) if isinstance(value, int) else escape(str(value))
+
+    node_keys = [(k, name) for k, kind, name, _ in _GRAPHML_KEYS if kind == "node"]
+    edge_keys = [(k, name) for k, kind, name, _ in _GRAPHML_KEYS if kind == "edge"]
     for node, data in graph.nodes(data=True):
-        lines.append(f"    <node id={quoteattr(str(node))}>")
-        lines += [f'      <data key="{k}">{escape(str(data[name]))}</data>'
-                  for k, kind, name, _ in _GRAPHML_KEYS if kind == "node" and name in data]
+        lines.append(f"    <node id={quoted[str(node)]}>")
+        lines += [f'      <data key="{k}">{text(data[name])}</data>' for k, name in node_keys if name in data]
         lines.append("    </node>")
     for parent, child, data in graph.edges(data=True):
-        lines.append(f"    <edge source={quoteattr(str(parent))} target={quoteattr(str(child))}>")
+        lines.append(f"    <edge source={quoted[str(parent)]} target={quoted[str(child)]}>")
         values = dict(data)
         edge = edges.get((parent, child))
         if edge is not None:
             values.update(status=edge.status, stage=edge.stage, reason=edge.reason)
-        lines += [f'      <data key="{k}">{escape(str(values[name]))}</data>'
-                  for k, kind, name, _ in _GRAPHML_KEYS if kind == "edge" and name in values]
+        lines += [f'      <data key="{k}">{text(values[name])}</data>' for k, name in edge_keys if name in values]
         lines.append("    </edge>")
     lines += ["  </graph>", "</graphml>"]
     return "\n".join(lines) + "\n"

@@ -59,3 +59,25 @@ def test_console_script_help_teaches() -> None:
     assert done.returncode == 0
     for words in ("--semantics", "--sample-rows", "--workers", "bag semantics", "examples:"):
         assert words in done.stdout
+
+
+def test_graphml_reads_back_with_every_name_count_and_verdict(lake: Path, tmp_path: Path) -> None:
+    """containment.graphml, written by hand for speed, is GraphML that networkx reads back: names
+    that need escaping, numbers, and each edge's verdict and reason as the scan decided them."""
+    import networkx as nx
+
+    from r2d2.config import ScanConfig
+    from r2d2.pipeline import run_scan
+
+    write_table(lake, 'a&b<"c">', pa.table({"x": [1, 2], "y": ["<p>", "&amp;"]}))
+    write_table(lake, "d'e", pa.table({"x": [1], "y": ["<p>"]}))
+    write_table(lake, "f", pa.table({"x": [3], "y": ["q"]}))
+    result = run_scan(str(lake), tmp_path / "out", ScanConfig())
+    graph = nx.read_graphml(tmp_path / "out" / "containment.graphml")
+    tables = {t.id: t for t in result.tables}
+    assert {n: (d["rows"], d["bytes"], d["format"]) for n, d in graph.nodes(data=True)} == {
+        t.id: (t.rows, t.bytes, t.format) for t in tables.values() if t.usable}
+    decided = {(e.parent, e.child): (e.status, e.stage, e.reason, 2) for e in result.edges}
+    read = {(p, c): (d["status"], d["stage"], d["reason"], d["columns"]) for p, c, d in graph.edges(data=True)}
+    assert read == decided
+    assert decided[('a&b<"c">', "d'e")][0] == "contained" and len(decided) == 6

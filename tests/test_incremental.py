@@ -404,10 +404,11 @@ def test_outputs_are_written_a_table_at_a_time() -> None:
     for compact in (False, True):
         events.clear()
         pieces = []
-        for piece in json_pieces({"version": 1, "tables": tables(), "edges": [], "other": [1, 2]}, compact):
+        for piece in json_pieces({"version": 1, "tables": tables(), "edges": [], "other": [1, 2],
+                                  "many": list(range(2500))}, compact):
             if '"id"' in piece:
                 events.append("wrote")
             pieces.append(piece)
         assert [e.split()[0] for e in events] == ["made", "wrote"] * 3
         assert json.loads("".join(pieces)) == {"version": 1, "tables": [{"id": f"t{i}", "name": "é"} for i in range(3)],
-                                               "edges": [], "other": [1, 2]}
+                                               "edges": [], "other": [1, 2], "many": list(range(2500))}
