@@ -4,6 +4,7 @@ candidate pairs, edges and stage reports. Pure dataclasses; no I/O."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,42 +172,45 @@ class TableProfile:
         """Only readable tables with rows and columns take part in edges (DESIGN §2)."""
         return self.error is None and self.rows > 0 and bool(self.columns)
 
+    def _per_columns(self, name: str, build: Callable[[], Any]) -> Any:
+        """What `build` works out from the column list, kept until the list changes (stages ask per
+        pair and per column; the list is replaced or extended only while profiling)."""
+        built = self.__dict__.get(name)
+        if built is None or built[0] != (id(self.columns), len(self.columns)):
+            built = self.__dict__[name] = ((id(self.columns), len(self.columns)), build())
+        return built[1]
+
     def column(self, name: str) -> Column:
-        built = self.__dict__.get("_by_name")
-        key = (id(self.columns), len(self.columns))
-        if built is None or built[0] != key:  # (re)built whenever the column list changes
-            first: dict[str, Column] = {}
-            for col in self.columns:  # the first column of a name, as a search would find it
-                first.setdefault(col.name, col)
-            built = self.__dict__["_by_name"] = (key, first)
-        return built[1][name]
+        return self._per_columns("_by_name_built", self._first_of_names)[name]
+
+    def _first_of_names(self) -> dict[str, Column]:
+        found: dict[str, Column] = {}
+        for col in self.columns:  # the first column of a name, as a search would find it
+            found.setdefault(col.name, col)
+        return found
 
     def doubles_apart(self) -> tuple[frozenset[str], frozenset[str]]:
         """The names of its decimal columns and of its float columns: what tells, per pair, which
-        columns compare as doubles (DESIGN §2), worked out once per table."""
-        built = self.__dict__.get("_numbers")
-        key = (id(self.columns), len(self.columns))
-        if built is None or built[0] != key:
-            from r2d2.stats import base_type  # stats imports this module
+        columns compare as doubles (DESIGN §2)."""
+        return self._per_columns("_numbers_built", self._numbers)
 
-            bases = [(c.name, base_type(c.type)) for c in self.columns]
-            found = (frozenset(n for n, t in bases if pa.types.is_decimal(t)),
-                     frozenset(n for n, t in bases if pa.types.is_floating(t)))
-            built = self.__dict__["_numbers"] = (key, found)
-        return built[1]
+    def _numbers(self) -> tuple[frozenset[str], frozenset[str]]:
+        from r2d2.stats import base_type  # stats imports this module
+
+        bases = [(c.name, base_type(c.type)) for c in self.columns]
+        return (frozenset(n for n, t in bases if pa.types.is_decimal(t)),
+                frozenset(n for n, t in bases if pa.types.is_floating(t)))
 
     def kind(self, name: str) -> tuple[bool, str]:
         """A column's (whether it is a float, its type family): what comparing its statistics
-        needs, worked out once per table (min-max and sampling ask for every column of every pair)."""
-        built = self.__dict__.get("_kinds")
-        key = (id(self.columns), len(self.columns))
-        if built is None or built[0] != key:
-            from r2d2.stats import is_float  # stats imports this module
+        needs (min-max and sampling ask for every column of every pair)."""
+        return self._per_columns("_kinds_built", self._kinds)[name]
 
-            kinds = {name: (is_float(col.type), family_of(col.type)) for name, col in
-                     ((c.name, self.column(c.name)) for c in self.columns)}
-            built = self.__dict__["_kinds"] = (key, kinds)
-        return built[1][name]
+    def _kinds(self) -> dict[str, tuple[bool, str]]:
+        from r2d2.stats import is_float  # stats imports this module
+
+        return {c.name: (is_float(self.column(c.name).type), family_of(self.column(c.name).type))
+                for c in self.columns}
 
 
 @dataclass(frozen=True)

@@ -216,3 +216,22 @@ def test_small_files_are_read_whole_in_one_read_and_a_rewritten_one_is_an_error(
     with pytest.raises(TableReadError, match=r"is \d+ bytes, not the 10 bytes"):
         read_rows(root, small, ["x"])
     assert root.counter.total == before
+
+
+def test_what_a_profile_works_out_from_its_columns_follows_the_columns() -> None:
+    """column(), kind() and doubles_apart() are worked out once per column list, and again each
+    time the list is extended or replaced (as profiling does)."""
+    from r2d2.model import NUMERIC, STRING, Column, TableProfile
+
+    p = TableProfile("t", "parquet", "/t")
+    p.columns = [Column("a", pa.decimal128(10, 2))]
+    for _ in range(2):  # asked twice: the kept answer
+        assert p.column("a").type == pa.decimal128(10, 2) and p.kind("a") == (False, NUMERIC)
+        assert p.doubles_apart() == (frozenset({"a"}), frozenset())
+    p.columns.append(Column("b", pa.float32()))
+    for _ in range(2):
+        assert p.kind("b") == (True, NUMERIC) and p.doubles_apart() == (frozenset({"a"}), frozenset({"b"}))
+    p.columns = [Column("a", pa.string())]
+    for _ in range(2):
+        assert p.column("a").type == pa.string() and p.kind("a") == (False, STRING)
+        assert p.doubles_apart() == (frozenset(), frozenset())
