@@ -197,9 +197,10 @@ class TableProfile:
     def _numbers(self) -> tuple[frozenset[str], frozenset[str]]:
         from r2d2.stats import base_type  # stats imports this module
 
-        bases = [(c.name, base_type(c.type)) for c in self.columns]
-        return (frozenset(n for n, t in bases if pa.types.is_decimal(t)),
-                frozenset(n for n, t in bases if pa.types.is_floating(t)))
+        bases = {name: base_type(col.type)
+                 for name, col in self._per_columns("_by_name_built", self._first_of_names).items()}
+        return (frozenset(n for n, t in bases.items() if pa.types.is_decimal(t)),
+                frozenset(n for n, t in bases.items() if pa.types.is_floating(t)))
 
     def kind(self, name: str) -> tuple[bool, str]:
         """A column's (whether it is a float, its type family): what comparing its statistics
@@ -209,8 +210,8 @@ class TableProfile:
     def _kinds(self) -> dict[str, tuple[bool, str]]:
         from r2d2.stats import is_float  # stats imports this module
 
-        return {c.name: (is_float(self.column(c.name).type), family_of(self.column(c.name).type))
-                for c in self.columns}
+        first = self._per_columns("_by_name_built", self._first_of_names)
+        return {name: (is_float(col.type), family_of(col.type)) for name, col in first.items()}
 
 
 @dataclass(frozen=True)
