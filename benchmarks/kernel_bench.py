@@ -9,6 +9,10 @@ of `--repeat` runs each, taken alternately), and their ratio.
 - add_columns: adding each column's mixed value hashes into its sets' row fingerprints. The
   baseline indexes its arrays at `start + r`, as the loop did before; r2d2's indexes slices from 0,
   which lets LLVM tell the loads from the stores apart.
+- group: each segment's distinct fingerprints, sorted, with counts. The baseline orders each
+  segment by numpy's argsort and gathers both lanes, as group did before; r2d2's buckets the
+  fingerprints by their first lane's top bits and sorts each bucket where it lies. Both count the
+  runs with the same loop.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from r2d2.engines import kernels
-from r2d2.engines._loops import _fmix
+from r2d2.engines._loops import _fmix, _runs
 
 U64 = np.uint64
 
@@ -80,6 +84,27 @@ def bench_add_columns(rows: int, sets: int, width: int, repeat: int) -> None:
     compare(f"add_columns {rows:,} rows x {sets} sets x {width}", baseline, ours, rows * sets * width, repeat)
 
 
+def _group_argsort(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The baseline: kernels.group as it was, each segment ordered by numpy's argsort and gathers."""
+    order = np.empty(len(a), np.int64)
+    for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist()):
+        order[lo:hi] = np.argsort(a[lo:hi]) + lo
+    n = len(a)
+    out = np.empty(n, U64), np.empty(n, U64), np.empty(n, np.int64), np.empty(len(starts), np.int64)
+    m = _runs(a[order], b[order], starts, *out)
+    return out[0][:m], out[1][:m], out[2][:m], out[3]
+
+
+def bench_group(rows: int, segments: int, repeat: int) -> None:
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 2**63, rows, dtype=np.int64).view(U64)
+    b = rng.integers(0, 2**63, rows, dtype=np.int64).view(U64)
+    a[::10], b[::10] = a[0], b[0]  # a tenth of the rows: copies of one row
+    starts = np.linspace(0, rows, segments + 1).astype(np.int64)
+    compare(f"group {rows:,} rows in {segments} segments", lambda: _group_argsort(a, b, starts),
+            lambda: kernels.group(a, b, starts), rows, repeat)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=7)
@@ -90,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'loop and shape':<40}{'baseline ns':>13}{'r2d2 ns':>9}{'ratio':>8}")
     for rows, sets, width in ((2_000, 20, 8), (20_000, 4, 8), (200_000, 3, 30), (2_000_000, 2, 10)):
         bench_add_columns(rows, sets, width, args.repeat)
+    for rows, segments in ((20_000, 10), (200_000, 4), (1_000_000, 1), (4_000_000, 2)):
+        bench_group(rows, segments, args.repeat)
     return 0
 
 

@@ -89,6 +89,64 @@ def _runs(sa, sb, starts, out_a, out_b, out_count, out_starts):
     return m
 
 
+BUCKET_ROWS = 4  # rows a bucket of _sort_by_first gets on average
+SMALL_BUCKET = 32  # at most this many rows: insertion sort; more (duplicated rows, mostly): a merge sort
+
+
+@njit(nogil=True, cache=True)
+def _sort_by_first(a, b, starts, out_a, out_b):
+    """(a, b) of each segment [starts[s], starts[s+1]) into out_a, out_b, ordered by a (pairs with
+    equal first lanes in any order: _runs orders those by the second). First lanes are hashes,
+    spread evenly: one pass puts each pair in a bucket by the top bits of a (about BUCKET_ROWS
+    pairs a bucket), then each bucket is sorted where it lies, by insertion when it is small, by a
+    merge sort (n log n whatever the values: many copies of one row) when it is not."""
+    counts = np.empty((1 << 16) + 1, np.int64)
+    for s in range(starts.shape[0] - 1):
+        lo, hi = starts[s], starts[s + 1]
+        m = hi - lo
+        src_a, src_b = a[lo:hi], b[lo:hi]
+        dst_a, dst_b = out_a[lo:hi], out_b[lo:hi]
+        bits = 0
+        while bits < 16 and (BUCKET_ROWS << (bits + 1)) <= m:
+            bits += 1
+        buckets = 1 << bits
+        shift = U64(64 - bits)
+        counts[:buckets + 1] = 0
+        if bits:
+            for i in range(m):
+                counts[np.intp(src_a[i] >> shift) + 1] += 1
+        else:
+            counts[1] = m
+        for k in range(buckets):
+            counts[k + 1] += counts[k]
+        fill = counts[:buckets].copy()
+        for i in range(m):
+            k = np.intp(src_a[i] >> shift) if bits else 0
+            p = fill[k]
+            dst_a[p] = src_a[i]
+            dst_b[p] = src_b[i]
+            fill[k] = p + 1
+        for k in range(buckets):
+            bucket_a, bucket_b = dst_a[counts[k]:counts[k + 1]], dst_b[counts[k]:counts[k + 1]]
+            size = bucket_a.shape[0]
+            if size <= SMALL_BUCKET:
+                for i in range(1, size):
+                    x, y = bucket_a[i], bucket_b[i]
+                    j = i - 1
+                    while j >= 0 and bucket_a[j] > x:
+                        bucket_a[j + 1] = bucket_a[j]
+                        bucket_b[j + 1] = bucket_b[j]
+                        j -= 1
+                    bucket_a[j + 1] = x
+                    bucket_b[j + 1] = y
+            else:
+                order = np.argsort(bucket_a, kind="mergesort")
+                was_a, was_b = bucket_a.copy(), bucket_b.copy()
+                for i in range(size):
+                    bucket_a[i] = was_a[order[i]]
+                    bucket_b[i] = was_b[order[i]]
+
+
 @njit(nogil=True, cache=True)
 def _missing(ca, cb, cc, pa, pb, pc, bag):
     """Child rows (bag) or distinct rows (set) whose fingerprint the parent lacks (or has fewer
