@@ -235,6 +235,35 @@ def test_grouping_and_merging_fingerprints_count_exactly(rows: list[tuple[int, i
         kernels.JIT = before
 
 
+# First lanes over all 64 bits (the compiled sort buckets rows by their top bits): a few values
+# near each edge and spread between, so that rows share first lanes, buckets and top bits.
+_LANES = [0, 1, 2**63 - 1, 2**63, 2**64 - 2, 2**64 - 1, *(k * 0x9E3779B97F4A7C15 % 2**64 for k in range(1, 40))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_LANES), st.integers(0, 2)), max_size=400),
+       st.lists(st.integers(0, 400), max_size=4),
+       st.lists(st.tuples(st.sampled_from(_LANES), st.integers(0, 2)), max_size=400), st.booleans(), st.booleans())
+def test_grouping_counts_exactly_with_first_lanes_over_all_bits(rows: list[tuple[int, int]], cuts: list[int],
+                                                                parent_rows: list[tuple[int, int]], bag: bool,
+                                                                compiled: bool) -> None:
+    """The same checks with first lanes spread over all 64 bits and up to 400 rows a segment:
+    the compiled sort's buckets (by top bits), small ones sorted by insertion and large ones (many
+    copies of a row) by merging, against the same Counter."""
+    from r2d2.engines import kernels
+
+    if compiled and not kernels.AVAILABLE:
+        import pytest
+
+        pytest.skip("numba is not importable here: only numpy's code runs")
+    before = kernels.JIT
+    kernels.JIT = compiled
+    try:
+        _check_grouping(rows, cuts, parent_rows, bag)
+    finally:
+        kernels.JIT = before
+
+
 def _check_grouping(rows: list[tuple[int, int]], cuts: list[int], parent_rows: list[tuple[int, int]],
                     bag: bool) -> None:
     from collections import Counter
