@@ -166,6 +166,10 @@ class TableProfile:
     version: str | None = None
     # The files that version was computed from: (path relative to the table, size, mtime in ns).
     listing: list[tuple[str, int, int]] | None = field(default=None, repr=False)
+    # String and binary columns stored dictionary-encoded in every chunk of every file (see
+    # profile.dictionary_encoded): verify reads them as dictionaries and hashes each distinct value
+    # once. Worked out from the footers; not kept in the state (a profile from it has none).
+    dictionary_columns: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def usable(self) -> bool:

@@ -235,3 +235,58 @@ def test_what_a_profile_works_out_from_its_columns_follows_the_columns() -> None
     for _ in range(2):
         assert p.column("a").type == pa.string() and p.kind("a") == (False, STRING)
         assert p.doubles_apart() == (frozenset(), frozenset())
+
+
+def test_dictionary_encoded_columns_read_as_dictionaries_hash_as_plain_ones(lake: Path) -> None:
+    """Profiling tells which string and binary columns every file stores dictionary-encoded
+    (not a writer's fallback to plain pages, not a column some file lacks). verify reads those as
+    dictionaries; their row fingerprints are the very ones plain reading gives, across files with
+    different dictionaries, row groups, NULLs and a large_string file in a string table. A file
+    rewritten without such a column is an error naming it, not a crash."""
+    from r2d2.engines import kernels
+    from r2d2.engines.fingerprint import Keys, fingerprint_rows, value_hashes
+    from r2d2.errors import TableReadError
+    from r2d2.storage.reader import read_rows
+
+    cities = [None if i % 7 == 0 else f"city {i % 30}" for i in range(3000)]
+    first = pa.table({"city": cities, "code": [f"c{i % 5}".encode() for i in range(3000)],
+                      "unique": [f"id-{i:012d}-{i * 7919 % 100003}" for i in range(3000)], "n": list(range(3000))})
+    # `unique`'s dictionary outgrows 4 KB within each row group: the writer falls back to plain pages
+    folder = write_table(lake, "t", first, row_group_size=1000, dictionary_pagesize_limit=4096, write_batch_size=64)
+    second = pa.table({"city": pa.array([f"town {i % 3}" for i in range(500)] + [None], pa.large_string()),
+                       "code": [b"c9"] * 501, "unique": [f"x{i}" for i in range(501)], "n": list(range(501))})
+    pq.write_table(second, folder / "part-00001.parquet")
+    write_table(lake, "lacks", first)  # one file: `unique` is all dictionary there
+    pq.write_table(first.drop_columns(["city"]), lake / "lacks" / "part-00001.parquet")
+    root = open_lake(str(lake))
+    refs, _ = discover_tables(root)
+    got = {p.id: p for p in profile_tables(root, refs, ScanConfig())}
+    table = got["t"]
+    assert table.dictionary_columns == {"city", "code"}
+    assert got["lacks"].dictionary_columns == {"code", "unique"}
+    columns = ["n", "city", "code", "unique"]
+    types = [table.column(c).type for c in columns]
+    specs = [[(0, False), (1, False)], [(1, False), (2, False), (3, False)], [(2, False)]]
+    keys = Keys.fresh()
+    as_stored = read_rows(root, table, columns, dictionaries=True)
+    assert [pa.types.is_dictionary(t) for t in as_stored.schema.types] == [False, True, True, False]
+    plain = read_rows(root, table, columns)
+    assert as_stored.num_rows == plain.num_rows == 3501
+    before = kernels.JIT
+    try:
+        for compiled in {False, kernels.AVAILABLE}:
+            kernels.JIT = compiled
+            want = fingerprint_rows(plain, types, specs, keys)
+            assert fingerprint_rows(as_stored, types, specs, keys).equals(want)
+            for position, dtype in enumerate(types):  # whole columns, each chunk through its own dictionary
+                got = value_hashes(as_stored.column(position), dtype, keys)
+                expected = value_hashes(plain.column(position), dtype, keys)
+                assert got.a.tolist() == expected.a.tolist() and got.b.tolist() == expected.b.tolist()
+            for batch in as_stored.to_batches():  # a batch at a time, as large tables stream
+                assert fingerprint_rows(batch, types, specs, keys).num_rows == batch.num_rows * len(specs)
+    finally:
+        kernels.JIT = before
+    pq.write_table(second.drop_columns(["city"]), folder / "part-00001.parquet")
+    table.files[1].bytes = (folder / "part-00001.parquet").stat().st_size  # as if listed so
+    with pytest.raises(TableReadError, match=r"part-00001.parquet: it has no column .*city"):
+        read_rows(root, table, columns, dictionaries=True)

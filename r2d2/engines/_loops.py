@@ -229,6 +229,19 @@ def _int_lanes(x, bitmap, offset, add_a, add_b, null_a, null_b, out_a, out_b):
 
 
 @njit(nogil=True, cache=True)
+def _take_lanes(ha, hb, indices, bitmap, offset, null_a, null_b, out_a, out_b):
+    """The value hashes of a dictionary array: its dictionary's hashes (ha, hb) taken by each
+    index, a NULL index (by Arrow's validity bitmap from bit `offset`) its own key."""
+    for i in range(indices.shape[0]):
+        if _is_null(bitmap, offset, i):
+            out_a[i], out_b[i] = null_a, null_b
+        else:
+            k = indices[i]
+            out_a[i] = ha[k]
+            out_b[i] = hb[k]
+
+
+@njit(nogil=True, cache=True)
 def _double_lanes(v, bits, bitmap, offset, int_a, int_b, float_a, float_b, nan_a, nan_b, null_a, null_b,
                   out_a, out_b, huge):
     """fingerprint._double_lanes with NULLs: integral doubles below 2^63 in magnitude as INT, NaN

@@ -361,6 +361,8 @@ def value_hashes(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType, keys: Ke
     table column of type `dtype`. Equal under DESIGN §2 exactly when equal here (up to the
     collision bound in the module docstring). Long arrays are hashed a block at a time, so that
     the passes over each block's temporaries stay in the CPU's cache."""
+    if pa.types.is_dictionary(array.type):  # read as stored (see reader.iter_table_batches)
+        return _through_dictionaries(_chunks_of(array), dtype, keys, as_double)
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
     if pa.types.is_string_view(array.type) or pa.types.is_binary_view(array.type):
@@ -374,17 +376,41 @@ def value_hashes(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType, keys: Ke
         return _value_hashes(array, dtype, keys, as_double)  # the compiled loop needs no blocks
     if family_of(base_type(dtype)) in (STRING, BINARY) and _repetitive(array):
         # each distinct value hashed once, before blocks would split the dictionary
-        encoded = pc.dictionary_encode(array)
-        inner = value_hashes(encoded.dictionary, dtype, keys)
-        indices = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
-        result = ValueHash(inner.a[indices], inner.b[indices]) if len(inner.a) else _zeros(len(array))
-        return _with_nulls(array, result, keys)
+        return _through_dictionary(pc.dictionary_encode(array), dtype, keys, as_double)
     result = ValueHash(np.empty(len(array), U64), np.empty(len(array), U64))
     for start in range(0, len(array), BLOCK):
         part = _value_hashes(array.slice(start, BLOCK), dtype, keys, as_double)
         result.a[start:start + BLOCK] = part.a
         result.b[start:start + BLOCK] = part.b
     return result
+
+
+def _through_dictionaries(chunks: list[pa.DictionaryArray], dtype: pa.DataType, keys: Keys,
+                          as_double: bool) -> ValueHash:
+    """The value hashes of dictionary arrays, one after another, each through its own dictionary
+    (concatenating them would first merge their dictionaries, in a hash table: slower than hashing
+    each dictionary)."""
+    if len(chunks) == 1:
+        return _through_dictionary(chunks[0], dtype, keys, as_double)
+    parts = [_through_dictionary(chunk, dtype, keys, as_double) for chunk in chunks]
+    return ValueHash(np.concatenate([p.a for p in parts]) if parts else np.zeros(0, U64),
+                     np.concatenate([p.b for p in parts]) if parts else np.zeros(0, U64))
+
+
+def _through_dictionary(encoded: pa.DictionaryArray, dtype: pa.DataType, keys: Keys, as_double: bool) -> ValueHash:
+    """The value hashes of a dictionary array: each value of its dictionary hashed once, then
+    taken by index; a NULL index (or a NULL in the dictionary) is NULL."""
+    inner = value_hashes(encoded.dictionary, dtype, keys, as_double)
+    positions = encoded.indices
+    if kernels.JIT and positions.type == pa.int32() and len(inner.a) and len(positions):
+        validity, data = positions.buffers()
+        indices = np.frombuffer(data, np.int32)[positions.offset:positions.offset + len(positions)]
+        return ValueHash(*kernels.take_lanes((inner.a, inner.b), indices, validity, positions.null_count,
+                                             positions.offset, (keys.key(0, _KIND, NULL_KIND),
+                                                                keys.key(1, _KIND, NULL_KIND))))
+    indices = positions.fill_null(0).to_numpy(zero_copy_only=False)
+    result = ValueHash(inner.a[indices], inner.b[indices]) if len(inner.a) else _zeros(len(encoded))
+    return _with_nulls(encoded, result, keys)
 
 
 @functools.lru_cache(maxsize=64)
@@ -554,8 +580,12 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
     for group in members.values():
         first, position, as_double = group[0]
         chunks = [c for i, p, _ in group for c in _chunks_of(parts[i][1].column(p))]
-        stacked = pa.concat_arrays(chunks) if len(chunks) != 1 else chunks[0]
-        stacks.append(value_hashes(stacked, parts[first][2][position], keys, as_double))
+        dtype = parts[first][2][position]
+        if chunks and pa.types.is_dictionary(chunks[0].type):  # each through its own dictionary
+            stacks.append(_through_dictionaries(chunks, dtype, keys, as_double))
+        else:
+            stacked = pa.concat_arrays(chunks) if len(chunks) != 1 else chunks[0]
+            stacks.append(value_hashes(stacked, dtype, keys, as_double))
         start = 0
         for member in group:
             offset[member] = (len(stacks) - 1, start)

@@ -173,6 +173,17 @@ def int_lanes(x: np.ndarray, validity: Any, nulls: int, offset: int, add: tuple[
     return out_a, out_b
 
 
+def take_lanes(hashes: tuple[np.ndarray, np.ndarray], indices: np.ndarray, validity: Any, nulls: int, offset: int,
+               null: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Both lanes of a dictionary array's value hashes: its dictionary's `hashes` taken by
+    `indices` (int32, each within the dictionary), NULL indices (by Arrow's validity bitmap from
+    bit `offset`) as `null`."""
+    out_a, out_b = np.empty(len(indices), U64), np.empty(len(indices), U64)
+    _loops()._take_lanes(_frozen(hashes[0]), _frozen(hashes[1]), _frozen(indices), _bitmap(validity, nulls),
+                         np.int64(offset), U64(null[0]), U64(null[1]), out_a, out_b)
+    return out_a, out_b
+
+
 def double_lanes(v: np.ndarray, validity: Any, nulls: int, offset: int, adds: dict[str, tuple[int, int]]
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Both lanes of double value hashes (adds: the 'int', 'float', 'nan' and 'null' constants per
@@ -231,6 +242,7 @@ def warm() -> None:
     for nulls in (pa.array([1, None, 3], pa.int64()), pa.array([1, 2, 3], pa.int64())):
         validity, ints = nulls.buffers()[0], np.frombuffer(nulls.buffers()[1], np.int64)[:3]
         int_lanes(ints, validity, nulls.null_count, 0, (1, 2), (3, 4))
+        take_lanes((a, b), np.zeros(3, np.int32), validity, nulls.null_count, 0, (3, 4))
         instant_lanes(ints, 1000, 1_000_000, validity, nulls.null_count, 0, (1, 2), (3, 4))
         constants = dict.fromkeys(("int", "float", "nan", "null"), (1, 2))
         double_lanes(ints.astype(np.float64), validity, nulls.null_count, 0, constants)

@@ -408,7 +408,7 @@ class LocalEngine:
         columns, types, specs = colset_specs(job.table, job.colsets)
         number = self._tables[job.table.id]
         lanes: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in range(len(specs))}
-        for batch in iter_table_batches(self.lake, job.table, columns):
+        for batch in iter_table_batches(self.lake, job.table, columns, dictionaries=True):
             rows = fingerprint_rows(batch, types, specs, self.keys).combine_chunks()
             k = rows.column("k").to_numpy()
             a, b = rows.column("a").to_numpy(), rows.column("b").to_numpy()
@@ -453,7 +453,7 @@ class LocalEngine:
 
     def _read_small(self, job: FingerprintJob) -> pa.Table | R2D2Error:
         try:
-            return read_rows(self.lake, job.table, self._specs(job)[0])
+            return read_rows(self.lake, job.table, self._specs(job)[0], dictionaries=True)
         except TableReadError as exc:
             return exc
         except pa.ArrowException as exc:

@@ -108,19 +108,31 @@ def engine_array(array: pa.Array, dtype: pa.DataType) -> pa.Array:
     return pc.cast(array, target)
 
 
+def dictionary_type(dtype: pa.DataType) -> pa.DataType:
+    """The engine type of a column read as a dictionary (see `iter_table_batches`)."""
+    return pa.dictionary(pa.int32(), engine_type(dtype))
+
+
 def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
                        fragments: list[int] | None = None, batch_rows: int = BATCH_ROWS,
-                       native: bool = False) -> Iterator[pa.RecordBatch]:
+                       native: bool = False, dictionaries: bool = False) -> Iterator[pa.RecordBatch]:
     """Batches of the given fragments (all when None): columns c0..cN (= `columns`) in engine form,
-    or, with `native`, under their own names and types (what rebuild recipes run on).
+    or, with `native`, under their own names and types (what rebuild recipes run on). With
+    `dictionaries`, the profile's dictionary_columns among them come as dictionaries (as stored:
+    each distinct value decoded once), for an engine that takes them.
 
     Raises TableReadError naming the table and file when a data page cannot be read."""
-    names = list(columns) if native else [f"c{i}" for i in range(len(columns))]
     types = [profile.column(c).type for c in columns]
-    schema = pa.schema([pa.field(n, t if native else engine_type(t)) for n, t in zip(names, types)])
+    encoded = _read_as_dictionaries(profile, columns, native, dictionaries)
+    schema = table_schema(profile, columns, native, dictionaries)
 
     def convert(array: pa.Array, dtype: pa.DataType, target: pa.DataType) -> pa.Array:
-        return array if native or array.type == target else engine_array(array, dtype)
+        if native or array.type == target:
+            return array
+        if pa.types.is_dictionary(target):  # read as a dictionary: its values in the engine's type
+            return array.cast(target) if pa.types.is_dictionary(array.type) else pc.dictionary_encode(
+                engine_array(array, dtype)).cast(target)
+        return engine_array(array, dtype)
 
     if profile.reader == "delta":
         yield from _delta_reader_batches(lake, profile, columns, types, schema, convert, batch_rows)
@@ -151,12 +163,13 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
             # a page failing its CRC is an error, not data
             if datafile.bytes <= limit:  # one read; the footer is parsed from the bytes read
                 pf = pq.ParquetFile(pa.BufferReader(lake.read_whole(datafile.path, datafile.bytes)),
-                                    page_checksum_verification=True)
+                                    page_checksum_verification=True, read_dictionary=encoded)
                 meta = pf.metadata
             else:  # pyarrow's own file (no Python in the read path); the bytes it fetches are the chunks'
                 meta = lake.read_footer(datafile.path)
                 raw = lake.open_native(datafile.path)
-                pf = pq.ParquetFile(raw, metadata=meta, pre_buffer=True, page_checksum_verification=True)
+                pf = pq.ParquetFile(raw, metadata=meta, pre_buffer=True, page_checksum_verification=True,
+                                    read_dictionary=encoded)
             present = set(pf.schema_arrow.names)
             wanted = [c for c in columns if c in present and c not in profile.partition_columns]
             n = sum(meta.row_group(i).num_rows for i in (row_groups or range(meta.num_row_groups)))
@@ -175,18 +188,22 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
                                           use_threads=True)
             for batch in batches:
                 arrays = []
-                for col, dtype in zip(columns, types):
+                for col, dtype, target in zip(columns, types, schema.types):
                     if col in profile.partition_columns:
                         arrays.append(pa.array([datafile.partition.get(col)] * batch.num_rows, dtype))
                     elif col in present:
                         arr = batch.column(col)
-                        arrays.append(arr if arr.type == dtype else pc.cast(arr, dtype))
+                        dictionary = pa.types.is_dictionary(arr.type) and pa.types.is_dictionary(target)
+                        arrays.append(arr if arr.type == dtype or dictionary else pc.cast(arr, dtype))
                     else:
-                        arrays.append(pa.nulls(batch.num_rows, dtype))
+                        arrays.append(pa.nulls(batch.num_rows, target if pa.types.is_dictionary(target) else dtype))
                 yield pa.record_batch([convert(a, t, g) for a, t, g in zip(arrays, types, schema.types)],
                                       schema=schema)
         except TableReadError:
             raise
+        except KeyError as exc:  # read_dictionary names a column the file lacks: it changed since profiling
+            raise TableReadError(f"cannot read {datafile.path}: it has no column {concise(str(exc))} (the "
+                                 "file changed during the scan)", table=profile.id, path=datafile.path) from exc
         except (OSError, pa.ArrowException) as exc:
             raise TableReadError(f"cannot read {datafile.path}: {exc}", table=profile.id,
                                  path=datafile.path) from exc
@@ -228,16 +245,29 @@ def _constant_batches(n: int, columns: list[str], types: list[pa.DataType], part
                       schema: pa.Schema, batch_rows: int, native: bool) -> Iterator[pa.RecordBatch]:
     for start in range(0, n, batch_rows):
         size = min(batch_rows, n - start)
-        arrays = [pa.array([partition.get(c)] * size, t) for c, t in zip(columns, types)]
-        yield pa.record_batch(arrays if native else [engine_array(a, t) for a, t in zip(arrays, types)],
+        arrays = [pa.nulls(size, target) if pa.types.is_dictionary(target) else  # a column absent from the file
+                  pa.array([partition.get(c)] * size, t) for c, t, target in zip(columns, types, schema.types)]
+        yield pa.record_batch(arrays if native else [a if a.type == target else engine_array(a, t)
+                                                     for a, t, target in zip(arrays, types, schema.types)],
                               schema=schema)
 
 
-def table_schema(profile: TableProfile, columns: list[str], native: bool = False) -> pa.Schema:
+def _read_as_dictionaries(profile: TableProfile, columns: list[str], native: bool, dictionaries: bool) -> list[str]:
+    """The columns iter_table_batches reads as dictionaries: asked for, and dictionary-encoded
+    throughout the table's files (never partition columns: they are in no file)."""
+    if native or not dictionaries or profile.reader != "files":
+        return []
+    return [c for c in dict.fromkeys(columns) if c in profile.dictionary_columns and c not in profile.partition_columns]
+
+
+def table_schema(profile: TableProfile, columns: list[str], native: bool = False,
+                 dictionaries: bool = False) -> pa.Schema:
     """The schema iter_table_batches yields for these columns."""
     if native:
         return pa.schema([pa.field(c, profile.column(c).type) for c in columns])
-    return pa.schema([pa.field(f"c{i}", engine_type(profile.column(c).type)) for i, c in enumerate(columns)])
+    encoded = set(_read_as_dictionaries(profile, columns, native, dictionaries))
+    return pa.schema([pa.field(f"c{i}", dictionary_type(profile.column(c).type) if c in encoded
+                               else engine_type(profile.column(c).type)) for i, c in enumerate(columns)])
 
 
 def stream_table(lake: Lake, profile: TableProfile, columns: list[str], fragments: list[int] | None = None,
@@ -248,7 +278,7 @@ def stream_table(lake: Lake, profile: TableProfile, columns: list[str], fragment
 
 
 def read_rows(lake: Lake, profile: TableProfile, columns: list[str], fragments: list[int] | None = None,
-              native: bool = False) -> pa.Table:
+              native: bool = False, dictionaries: bool = False) -> pa.Table:
     """All rows of some fragments in memory (used for samples and small tables)."""
-    return pa.Table.from_batches(list(iter_table_batches(lake, profile, columns, fragments, native=native)),
-                                 schema=table_schema(profile, columns, native))
+    batches = list(iter_table_batches(lake, profile, columns, fragments, native=native, dictionaries=dictionaries))
+    return pa.Table.from_batches(batches, schema=table_schema(profile, columns, native, dictionaries))
