@@ -9,6 +9,9 @@ of `--repeat` runs each, taken alternately), and their ratio.
 - add_columns: adding each column's mixed value hashes into its sets' row fingerprints. The
   baseline indexes its arrays at `start + r`, as the loop did before; r2d2's indexes slices from 0,
   which lets LLVM tell the loads from the stores apart.
+- add_int_columns: adding integer columns (a NULL in one row of 17, or none) into
+  row fingerprints. The baseline stores their value hashes first (int_lanes), then adds them
+  (add_columns), as fingerprint_many did before; r2d2's computes each hash as it adds it.
 - group: each segment's distinct fingerprints, sorted, with counts. The baseline orders each
   segment by numpy's argsort and gathers both lanes, as group did before; r2d2's buckets the
   fingerprints by their first lane's top bits and sorts each bucket where it lies. Both count the
@@ -84,6 +87,34 @@ def bench_add_columns(rows: int, sets: int, width: int, repeat: int) -> None:
     compare(f"add_columns {rows:,} rows x {sets} sets x {width}", baseline, ours, rows * sets * width, repeat)
 
 
+def bench_int_columns(rows: int, sets: int, nulls_every: int, repeat: int) -> None:
+    import pyarrow as pa
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(-(2**40), 2**40, rows, dtype=np.int64)
+    array = pa.array(values, mask=(np.arange(rows) % nulls_every == 0) if nulls_every else None)
+    validity, x = array.buffers()[0], np.frombuffer(array.buffers()[1], np.int64)[:rows]
+    keys_a = rng.integers(0, 2**63, sets, dtype=np.int64).view(U64)
+    keys_b = keys_a[::-1].copy()
+    # the column at position k of set k, each set's rows after the previous set's
+    entries = ([k * rows for k in range(sets)], [rows] * sets, list(range(sets)), [0] * sets)
+    add, null = (int(keys_a[0]), int(keys_b[0])), (12345, 67890)
+
+    def ours() -> tuple[np.ndarray, ...]:
+        out = (np.zeros(rows * sets, U64), np.zeros(rows * sets, U64))
+        kernels.add_int_columns(x.view(U64), validity, array.null_count, 0, add, null, entries, (keys_a, keys_b), out)
+        return out
+
+    def baseline() -> tuple[np.ndarray, ...]:
+        out = (np.zeros(rows * sets, U64), np.zeros(rows * sets, U64))
+        hashes = kernels.int_lanes(x, validity, array.null_count, 0, add, null)
+        kernels.add_columns(hashes, entries, (keys_a, keys_b), out)
+        return out
+
+    shown = f", NULL/{nulls_every}" if nulls_every else ""
+    compare(f"add_int_columns {rows:,} x {sets}{shown}", baseline, ours, rows * sets, repeat)
+
+
 def _group_argsort(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
     """The baseline: kernels.group as it was, each segment ordered by numpy's argsort and gathers."""
     order = np.empty(len(a), np.int64)
@@ -115,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'loop and shape':<40}{'baseline ns':>13}{'r2d2 ns':>9}{'ratio':>8}")
     for rows, sets, width in ((2_000, 20, 8), (20_000, 4, 8), (200_000, 3, 30), (2_000_000, 2, 10)):
         bench_add_columns(rows, sets, width, args.repeat)
+    for rows, sets, nulls_every in ((20_000, 1, 0), (2_000_000, 1, 0), (2_000_000, 1, 17), (2_000_000, 3, 17)):
+        bench_int_columns(rows, sets, nulls_every, args.repeat)
     for rows, segments in ((20_000, 10), (200_000, 4), (1_000_000, 1), (4_000_000, 2)):
         bench_group(rows, segments, args.repeat)
     return 0

@@ -200,6 +200,33 @@ def _add_columns(ha, hb, out_start, n_rows, key_index, source, key_a, key_b, out
             into_b[r] += _fmix(from_b[r] + kb)
 
 
+@njit(nogil=True, cache=True)
+def _add_int_columns(x, bitmap, offset, add_a, add_b, null_a, null_b, out_start, n_rows, key_index, source,
+                     key_a, key_b, out_a, out_b):
+    """_add_columns of integers' value hashes, without them: the hash of x is x + add per lane
+    (_int_lanes), so fmix(x + (add + key)) is added; a NULL (Arrow's validity bitmap of x, from bit
+    `offset`) adds fmix(null + key)."""
+    for e in range(out_start.shape[0]):
+        o, n, src = out_start[e], n_rows[e], source[e]
+        ka, kb = key_a[key_index[e]], key_b[key_index[e]]
+        shift_a, shift_b = add_a + ka, add_b + kb
+        values = x[src:src + n]
+        into_a, into_b = out_a[o:o + n], out_b[o:o + n]
+        if bitmap.shape[0] == 0:
+            for r in range(n):
+                into_a[r] += _fmix(values[r] + shift_a)
+                into_b[r] += _fmix(values[r] + shift_b)
+        else:
+            mixed_a, mixed_b = _fmix(null_a + ka), _fmix(null_b + kb)
+            for r in range(n):
+                if _is_null(bitmap, offset + src, r):
+                    into_a[r] += mixed_a
+                    into_b[r] += mixed_b
+                else:
+                    into_a[r] += _fmix(values[r] + shift_a)
+                    into_b[r] += _fmix(values[r] + shift_b)
+
+
 @njit(inline="always", cache=True)
 def _u64(x):
     """An int64 as the uint64 of the same bits (two's complement), as numpy's astype gives."""

@@ -80,6 +80,11 @@ def _fmix_int(x: int) -> int:
     return x ^ (x >> 31)
 
 
+@functools.lru_cache(maxsize=4096)  # asked for the same few keys per table and per batch
+def _derived(seed: tuple[int, int, int, int], lane: int, purpose: int, index: int) -> int:
+    return _splitmix(seed[lane] ^ _splitmix(seed[2 + lane] + purpose * 0x100000001B3 + index))
+
+
 @dataclass(frozen=True)
 class Keys:
     """The secret of one scan's fingerprints: every key below derives from it. Fingerprints are
@@ -93,8 +98,7 @@ class Keys:
         return Keys(tuple(int.from_bytes(raw[i:i + 8], "little") for i in range(0, 32, 8)))  # type: ignore[arg-type]
 
     def key(self, lane: int, purpose: int, index: int = 0) -> int:
-        x = self.seed[lane] ^ _splitmix(self.seed[2 + lane] + purpose * 0x100000001B3 + index)
-        return _splitmix(x)
+        return _derived(self.seed, lane, purpose, index)
 
     def odd(self, lane: int, purpose: int) -> int:
         return self.key(lane, purpose) | 1
@@ -462,19 +466,36 @@ def _numbers_jit(array: pa.Array, dtype: pa.DataType, keys: Keys, as_double: boo
         if huge is not None:
             _put(result, huge, _exact_int_lanes(keys, [int(v) for v in raw[huge]]))
         return result
-    width = np.dtype(f"{'u' if pa.types.is_unsigned_integer(kind) else 'i'}{kind.bit_width // 8}")
-    values = np.frombuffer(data, width)[offset:offset + n].astype(np.int64, copy=False)
+    values = _stored_ints(array).astype(np.int64, copy=False)
     if family in (TIMESTAMP, TIMESTAMP_TZ):
         if kind.bit_width != 64:
             return None
         a, b = kernels.instant_lanes(values, 1_000_000_000 // NS_PER_UNIT[dtype.unit], NS_PER_UNIT[dtype.unit],
                                      validity, array.null_count, offset, constants["tweak"], constants["null"])
         return ValueHash(a, b)
-    if family in (STRING, BINARY, BOOLEAN) or pa.types.is_timestamp(kind):
+    if _int_values(array, dtype) is None:
         return None
-    # numbers, dates, and times and durations (raw counts of one and the same type)
     a, b = kernels.int_lanes(values, validity, array.null_count, offset, constants["int"], constants["null"])
     return ValueHash(a, b)
+
+
+def _int_values(array: pa.Array, dtype: pa.DataType) -> np.ndarray | None:
+    """The values, as stored (a view of Arrow's buffer), of an array whose value hashes are the
+    value plus constants['int'] per lane, NULLs aside: integers but uint64, dates, and times and
+    durations (raw counts of one and the same type), as the compiled loops hash them (int_lanes);
+    None for any other array."""
+    kind, family = array.type, family_of(base_type(dtype))
+    if not (pa.types.is_integer(kind) or pa.types.is_date32(kind)) or pa.types.is_uint64(kind) \
+            or family in (STRING, BINARY, BOOLEAN, TIMESTAMP, TIMESTAMP_TZ):
+        return None
+    return None if array.buffers()[1] is None else _stored_ints(array)
+
+
+def _stored_ints(array: pa.Array) -> np.ndarray:
+    """An integer-typed (or date32 or timestamp) array's values as stored: a view of its buffer."""
+    kind = array.type
+    width = np.dtype(f"{'u' if pa.types.is_unsigned_integer(kind) else 'i'}{kind.bit_width // 8}")
+    return np.frombuffer(array.buffers()[1], width)[array.offset:array.offset + len(array)]
 
 
 def _value_hashes(array: pa.Array, dtype: pa.DataType, keys: Keys, as_double: bool) -> ValueHash:
@@ -545,7 +566,8 @@ def combine(columns: list[ValueHash], keys: Keys) -> ValueHash:
     numpy's path; with numba's loops, fingerprint_many adds every set's columns in one call."""
     n = len(columns[0].a) if columns else 0
     out = ValueHash(np.zeros(n, U64), np.zeros(n, U64))
-    position_keys = [(U64(keys.key(0, _POSITION, i)), U64(keys.key(1, _POSITION, i))) for i in range(len(columns))]
+    lanes = _position_keys(keys, len(columns))
+    position_keys = list(zip(lanes[0], lanes[1]))
     for start in range(0, n, BLOCK):
         end = min(n, start + BLOCK)
         for (key_a, key_b), column in zip(position_keys, columns):
@@ -566,16 +588,17 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
     its column sets) and each of its column sets k. Same-typed columns of all parts are hashed in one
     go and same-width sets combined in one go: small tables cost a few array operations together,
     not a few per table."""
-    members: dict[tuple[str, str, bool], list[tuple[int, int, bool]]] = {}
+    members: dict[tuple[pa.DataType, pa.DataType, bool], list[tuple[int, int, bool]]] = {}
     seen: set[tuple[int, int, bool]] = set()
     for index, (_, data, types, specs) in enumerate(parts):
+        read_types = data.schema.types
         for spec in specs:
             for position, as_double in spec:
                 if (index, position, as_double) not in seen:
                     seen.add((index, position, as_double))
-                    same = (str(data.column(position).type), str(base_type(types[position])), as_double)
+                    same = (read_types[position], base_type(types[position]), as_double)
                     members.setdefault(same, []).append((index, position, as_double))
-    stacks: list[ValueHash] = []
+    stacks: list[ValueHash | pa.Array] = []  # value hashes, or (numba's) integers hashed as they are added
     offset: dict[tuple[int, int, bool], tuple[int, int]] = {}  # member -> (its stack, where it starts)
     for group in members.values():
         first, position, as_double = group[0]
@@ -585,7 +608,10 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
             stacks.append(_through_dictionaries(chunks, dtype, keys, as_double))
         else:
             stacked = pa.concat_arrays(chunks) if len(chunks) != 1 else chunks[0]
-            stacks.append(value_hashes(stacked, dtype, keys, as_double))
+            if kernels.JIT and len(stacked) and _int_values(stacked, dtype) is not None:
+                stacks.append(stacked)  # integers: hashed as _combined adds them
+            else:
+                stacks.append(value_hashes(stacked, dtype, keys, as_double))
         start = 0
         for member in group:
             offset[member] = (len(stacks) - 1, start)
@@ -618,10 +644,12 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
 
 
 def _combined(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.DataType], list[Spec]]],
-              stacks: list[ValueHash], offset: dict[tuple[int, int, bool], tuple[int, int]],
+              stacks: list[ValueHash | pa.Array], offset: dict[tuple[int, int, bool], tuple[int, int]],
               keys: Keys) -> pa.Table:
     """fingerprint_many's (t, k, a, b) from its value hashes: every column of every set added in
-    one compiled call per array of hashes (what `combine` computes, without copying columns)."""
+    one compiled call per array of hashes (what `combine` computes, without copying columns). An
+    array of integers (see _int_values) is added from its values: their hashes are the value plus
+    a constant per lane, NULLs aside, and are computed as they are added (no pass storing them)."""
     numbers: list[int] = []
     sets: list[int] = []
     n_rows: list[int] = []
@@ -642,15 +670,31 @@ def _combined(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.DataType
                 into[3].append(start)
             total += n
             width = max(width, len(spec))
-    position_keys = (np.array([keys.key(0, _POSITION, i) for i in range(width)], U64),
-                     np.array([keys.key(1, _POSITION, i) for i in range(width)], U64))
+    position_keys = _position_keys(keys, width)
     out = (np.zeros(total, U64), np.zeros(total, U64))
+    constants = _constants(keys)
     for values, listed in zip(stacks, entries):
-        if listed[0]:
+        if not listed[0]:
+            continue
+        if isinstance(values, ValueHash):
             kernels.add_columns((values.a, values.b), listed, position_keys, out)
+        else:
+            ints = _stored_ints(values).astype(np.int64, copy=False).view(U64)
+            kernels.add_int_columns(ints, values.buffers()[0], values.null_count, values.offset, constants["int"],
+                                    constants["null"], listed, position_keys, out)
     return pa.table([pa.array(np.repeat(np.array(numbers, np.int32), n_rows)),
                      pa.array(np.repeat(np.array(sets, np.int32), n_rows)), pa.array(out[0]), pa.array(out[1])],
                     schema=FPS_SCHEMA)
+
+
+@functools.lru_cache(maxsize=64)
+def _position_keys(keys: Keys, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """key(lane, _POSITION, i) for i < width, per lane (read-only: shared by every caller)."""
+    lanes = (np.array([keys.key(0, _POSITION, i) for i in range(width)], U64),
+             np.array([keys.key(1, _POSITION, i) for i in range(width)], U64))
+    for lane in lanes:
+        lane.flags.writeable = False
+    return lanes
 
 
 def _joined(arrays: list[np.ndarray], dtype: type) -> pa.Array:

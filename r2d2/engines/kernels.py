@@ -49,6 +49,18 @@ def add_columns(hashes: tuple[np.ndarray, np.ndarray], entries: tuple[list[int],
                           _frozen(position_keys[0]), _frozen(position_keys[1]), out[0], out[1])
 
 
+def add_int_columns(values: np.ndarray, validity: Any, nulls: int, offset: int, add: tuple[int, int],
+                    null: tuple[int, int], entries: tuple[list[int], list[int], list[int], list[int]],
+                    position_keys: tuple[np.ndarray, np.ndarray], out: tuple[np.ndarray, np.ndarray]) -> None:
+    """add_columns for integers (int64 as uint64 bits) whose value hashes int_lanes would give
+    (x + `add` per lane, NULLs by Arrow's validity bitmap from bit `offset` as `null`), computed
+    as they are added, never stored."""
+    ints = [_frozen(np.array(x, np.int64)) for x in entries]
+    _loops()._add_int_columns(_frozen(values), _bitmap(validity, nulls), np.int64(offset), U64(add[0]), U64(add[1]),
+                              U64(null[0]), U64(null[1]), ints[0], ints[1], ints[2], ints[3],
+                              _frozen(position_keys[0]), _frozen(position_keys[1]), out[0], out[1])
+
+
 def _frozen(array: np.ndarray) -> np.ndarray:
     """A C-contiguous, read-only view (a copy only when the array is not contiguous): numba compiles
     one version per argument type, writability included, so every caller passes the same kind."""
@@ -243,6 +255,8 @@ def warm() -> None:
         validity, ints = nulls.buffers()[0], np.frombuffer(nulls.buffers()[1], np.int64)[:3]
         int_lanes(ints, validity, nulls.null_count, 0, (1, 2), (3, 4))
         take_lanes((a, b), np.zeros(3, np.int32), validity, nulls.null_count, 0, (3, 4))
+        add_int_columns(ints.view(U64), validity, nulls.null_count, 0, (1, 2), (3, 4), ([0], [3], [0], [0]),
+                        (a, b), (np.zeros(3, U64), np.zeros(3, U64)))
         instant_lanes(ints, 1000, 1_000_000, validity, nulls.null_count, 0, (1, 2), (3, 4))
         constants = dict.fromkeys(("int", "float", "nan", "null"), (1, 2))
         double_lanes(ints.astype(np.float64), validity, nulls.null_count, 0, constants)

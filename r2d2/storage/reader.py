@@ -188,11 +188,16 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
                                           use_threads=True)
             for batch in batches:
                 arrays = []
+                # by position (by name is a search per column); a name twice in the file is pyarrow's
+                # error, as by name
+                where = {name: i for i, name in enumerate(batch.schema.names)}
+                if len(where) != batch.num_columns:
+                    where = {}
                 for col, dtype, target in zip(columns, types, schema.types):
                     if col in profile.partition_columns:
                         arrays.append(pa.array([datafile.partition.get(col)] * batch.num_rows, dtype))
                     elif col in present:
-                        arr = batch.column(col)
+                        arr = batch.column(where.get(col, col))
                         dictionary = pa.types.is_dictionary(arr.type) and pa.types.is_dictionary(target)
                         arrays.append(arr if arr.type == dtype or dictionary else pc.cast(arr, dtype))
                     else:
