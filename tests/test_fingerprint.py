@@ -221,18 +221,7 @@ def test_grouping_and_merging_fingerprints_count_exactly(rows: list[tuple[int, i
     """kernels.group against a Counter per segment (equal first lanes with different second ones
     included), and kernels.missing against the multiset difference it stands for: numba's loops
     and numpy's code alike."""
-    from r2d2.engines import kernels
-
-    if compiled and not kernels.AVAILABLE:
-        import pytest
-
-        pytest.skip("numba is not importable here: only numpy's code runs")
-    before = kernels.JIT
-    kernels.JIT = compiled
-    try:
-        _check_grouping(rows, cuts, parent_rows, bag)
-    finally:
-        kernels.JIT = before
+    _check_grouping_under(compiled, rows, cuts, parent_rows, bag)
 
 
 # First lanes over all 64 bits (the compiled sort buckets rows by their top bits): a few values
@@ -250,6 +239,12 @@ def test_grouping_counts_exactly_with_first_lanes_over_all_bits(rows: list[tuple
     """The same checks with first lanes spread over all 64 bits and up to 400 rows a segment:
     the compiled sort's buckets (by top bits), small ones sorted by insertion and large ones (many
     copies of a row) by merging, against the same Counter."""
+    _check_grouping_under(compiled, rows, cuts, parent_rows, bag)
+
+
+def _check_grouping_under(compiled: bool, rows: list[tuple[int, int]], cuts: list[int],
+                          parent_rows: list[tuple[int, int]], bag: bool) -> None:
+    """_check_grouping with numba's loops (skipped where numba is not importable) or numpy's code."""
     from r2d2.engines import kernels
 
     if compiled and not kernels.AVAILABLE:
