@@ -286,4 +286,6 @@ def read_rows(lake: Lake, profile: TableProfile, columns: list[str], fragments: 
               native: bool = False, dictionaries: bool = False) -> pa.Table:
     """All rows of some fragments in memory (used for samples and small tables)."""
     batches = list(iter_table_batches(lake, profile, columns, fragments, native=native, dictionaries=dictionaries))
-    return pa.Table.from_batches(batches, schema=table_schema(profile, columns, native, dictionaries))
+    # every batch has the schema table_schema gives (worked out again only when there is none)
+    return pa.Table.from_batches(batches, schema=batches[0].schema if batches else
+                                 table_schema(profile, columns, native, dictionaries))
