@@ -378,3 +378,37 @@ def test_the_compiled_loops_hash_numbers_exactly_as_the_numpy_code(data: st.Data
         assert set_compiled.num_rows == 2 * rows.num_rows
         assert sorted(zip(*(c.to_pylist() for c in set_compiled.columns))) == \
             sorted(zip(*(c.to_pylist() for c in set_reference.columns)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.sampled_from(["a", "bb", "", "ccc" * 5, None]), min_size=1, max_size=5),
+                          st.lists(st.integers(0, 4) | st.none(), max_size=30), st.integers(0, 3)),
+                min_size=1, max_size=6), st.booleans())
+def test_dictionary_chunks_hash_as_their_values(chunks: list[tuple[list[str | None], list[int | None], int]],
+                                                compiled: bool) -> None:
+    """Dictionary arrays (each chunk its own dictionary, NULLs among the values and the indices,
+    chunks sliced at offsets) hash as the values they stand for, chunk after chunk: the
+    dictionaries hashed together with each chunk's indices moved past the ones before, by numba's
+    loops and by numpy's code."""
+    from r2d2.engines import kernels
+
+    if compiled and not kernels.AVAILABLE:
+        import pytest
+
+        pytest.skip("numba is not importable here: only numpy's code runs")
+    arrays = []
+    for values, picks, skip in chunks:
+        indices = pa.array([None if p is None else p % len(values) for p in picks], pa.int32())
+        encoded = pa.DictionaryArray.from_arrays(indices, pa.array(values, pa.string()))
+        arrays.append(encoded.slice(min(skip, len(encoded))))
+    column = pa.chunked_array(arrays, pa.dictionary(pa.int32(), pa.string()))
+    plain = pa.chunked_array([a.cast(pa.string()) for a in arrays], pa.string())
+    before = kernels.JIT
+    kernels.JIT = compiled
+    try:
+        got = value_hashes(column, pa.string(), KEYS)
+        kernels.JIT = False
+        want = value_hashes(plain, pa.string(), KEYS)
+    finally:
+        kernels.JIT = before
+    assert got.a.tolist() == want.a.tolist() and got.b.tolist() == want.b.tolist()

@@ -380,7 +380,8 @@ def value_hashes(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType, keys: Ke
         return _value_hashes(array, dtype, keys, as_double)  # the compiled loop needs no blocks
     if family_of(base_type(dtype)) in (STRING, BINARY) and _repetitive(array):
         # each distinct value hashed once, before blocks would split the dictionary
-        return _through_dictionary(pc.dictionary_encode(array), dtype, keys, as_double)
+        encoded = pc.dictionary_encode(array)
+        return _through_dictionary(encoded.dictionary, encoded.indices, dtype, keys, as_double)
     result = ValueHash(np.empty(len(array), U64), np.empty(len(array), U64))
     for start in range(0, len(array), BLOCK):
         part = _value_hashes(array.slice(start, BLOCK), dtype, keys, as_double)
@@ -391,21 +392,42 @@ def value_hashes(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType, keys: Ke
 
 def _through_dictionaries(chunks: list[pa.DictionaryArray], dtype: pa.DataType, keys: Keys,
                           as_double: bool) -> ValueHash:
-    """The value hashes of dictionary arrays, one after another, each through its own dictionary
-    (concatenating them would first merge their dictionaries, in a hash table: slower than hashing
-    each dictionary)."""
+    """The value hashes of dictionary arrays, one after another. Their dictionaries are hashed
+    together, as one array, and each chunk's indices moved past the dictionaries before its own:
+    a few calls whatever the number of chunks (a small table's column is a chunk with its own
+    dictionary). Merging the dictionaries instead (what concatenating dictionary arrays does)
+    would look every value up in a hash table: slower than hashing them all."""
+    if not chunks:
+        return _zeros(0)
     if len(chunks) == 1:
-        return _through_dictionary(chunks[0], dtype, keys, as_double)
-    parts = [_through_dictionary(chunk, dtype, keys, as_double) for chunk in chunks]
+        return _through_dictionary(chunks[0].dictionary, chunks[0].indices, dtype, keys, as_double)
+    dictionaries = [c.dictionary for c in chunks]
+    sizes = [len(d) for d in dictionaries]
+    if sum(sizes) < 2**31 and all(c.indices.type == pa.int32() for c in chunks):
+        try:
+            merged = pa.concat_arrays(dictionaries)
+        except pa.ArrowInvalid:  # more than 2 GB of text in one string array: chunk by chunk below
+            merged = None
+        if merged is not None:
+            indices = pa.concat_arrays([c.indices for c in chunks])  # offset 0, validity bitmaps joined
+            starts = np.cumsum([0, *sizes[:-1]]).astype(np.int32)
+            # a NULL's slot may hold any number: moved too, never read (take_lanes, fill_null)
+            moved = np.frombuffer(indices.buffers()[1], np.int32)[:len(indices)] + np.repeat(
+                starts, [len(c) for c in chunks])
+            shifted = pa.Array.from_buffers(pa.int32(), len(indices), [indices.buffers()[0], pa.py_buffer(moved)],
+                                            indices.null_count)
+            return _through_dictionary(merged, shifted, dtype, keys, as_double)
+    parts = [_through_dictionary(c.dictionary, c.indices, dtype, keys, as_double) for c in chunks]
     return ValueHash(np.concatenate([p.a for p in parts]) if parts else np.zeros(0, U64),
                      np.concatenate([p.b for p in parts]) if parts else np.zeros(0, U64))
 
 
-def _through_dictionary(encoded: pa.DictionaryArray, dtype: pa.DataType, keys: Keys, as_double: bool) -> ValueHash:
-    """The value hashes of a dictionary array: each value of its dictionary hashed once, then
-    taken by index; a NULL index (or a NULL in the dictionary) is NULL."""
-    inner = value_hashes(encoded.dictionary, dtype, keys, as_double)
-    positions = encoded.indices
+def _through_dictionary(dictionary: pa.Array, positions: pa.Array, dtype: pa.DataType, keys: Keys,
+                        as_double: bool) -> ValueHash:
+    """The value hashes of a dictionary-encoded array (its `dictionary` and index array
+    `positions`): each value of the dictionary hashed once, then taken by index; a NULL index (or
+    a NULL in the dictionary) is NULL."""
+    inner = value_hashes(dictionary, dtype, keys, as_double)
     if kernels.JIT and positions.type == pa.int32() and len(inner.a) and len(positions):
         validity, data = positions.buffers()
         indices = np.frombuffer(data, np.int32)[positions.offset:positions.offset + len(positions)]
@@ -413,8 +435,8 @@ def _through_dictionary(encoded: pa.DictionaryArray, dtype: pa.DataType, keys: K
                                              positions.offset, (keys.key(0, _KIND, NULL_KIND),
                                                                 keys.key(1, _KIND, NULL_KIND))))
     indices = positions.fill_null(0).to_numpy(zero_copy_only=False)
-    result = ValueHash(inner.a[indices], inner.b[indices]) if len(inner.a) else _zeros(len(encoded))
-    return _with_nulls(encoded, result, keys)
+    result = ValueHash(inner.a[indices], inner.b[indices]) if len(inner.a) else _zeros(len(positions))
+    return _with_nulls(positions, result, keys)
 
 
 @functools.lru_cache(maxsize=64)
