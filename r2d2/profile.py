@@ -127,7 +127,8 @@ def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Sche
                     chunk = rg.column(first)
                     column_bytes[name] += chunk.total_compressed_size
                     stats[name] = parquet_column_stats(chunk.statistics, ftype, truncation)
-                    if name in encoded and not dictionary_encoded(chunk, rg.num_rows):
+                    if name in encoded and (ftype not in _DICTIONARY_TYPES or
+                                            not dictionary_encoded(chunk, rg.num_rows)):
                         encoded.discard(name)
                 else:
                     column_bytes[name] += sum(rg.column(first + i).total_compressed_size for i in range(count))
