@@ -290,3 +290,20 @@ def test_dictionary_encoded_columns_read_as_dictionaries_hash_as_plain_ones(lake
     table.files[1].bytes = (folder / "part-00001.parquet").stat().st_size  # as if listed so
     with pytest.raises(TableReadError, match=r"part-00001.parquet: it has no column .*city"):
         read_rows(root, table, columns, dictionaries=True)
+
+
+def test_a_column_reads_as_a_dictionary_only_where_every_file_stores_plain_bytes(lake: Path) -> None:
+    """A binary table one of whose files stores the column as fixed-size binary (the schema merge
+    allows it), dictionary-encoded: that file's type is not one read as a dictionary, so the
+    column reads plain, though each file's chunks are dictionary-encoded."""
+    from r2d2.profile import dictionary_encoded
+
+    folder = write_table(lake, "t", pa.table({"s": pa.array([b"ab", b"cd"] * 500)}))
+    pq.write_table(pa.table({"s": pa.array([b"abcd", b"efgh"] * 500, pa.binary(4))}), folder / "part-00001.parquet")
+    for path in sorted(folder.glob("*.parquet")):
+        assert dictionary_encoded(pq.read_metadata(path).row_group(0).column(0), 1000)
+    root = open_lake(str(lake))
+    refs, _ = discover_tables(root)
+    (profile,) = profile_tables(root, refs, ScanConfig())
+    assert profile.error is None and profile.column("s").type == pa.binary()
+    assert profile.dictionary_columns == frozenset()

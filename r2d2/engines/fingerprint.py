@@ -418,8 +418,7 @@ def _through_dictionaries(chunks: list[pa.DictionaryArray], dtype: pa.DataType, 
                                             indices.null_count)
             return _through_dictionary(merged, shifted, dtype, keys, as_double)
     parts = [_through_dictionary(c.dictionary, c.indices, dtype, keys, as_double) for c in chunks]
-    return ValueHash(np.concatenate([p.a for p in parts]) if parts else np.zeros(0, U64),
-                     np.concatenate([p.b for p in parts]) if parts else np.zeros(0, U64))
+    return ValueHash(np.concatenate([p.a for p in parts]), np.concatenate([p.b for p in parts]))
 
 
 def _through_dictionary(dictionary: pa.Array, positions: pa.Array, dtype: pa.DataType, keys: Keys,
@@ -495,22 +494,19 @@ def _numbers_jit(array: pa.Array, dtype: pa.DataType, keys: Keys, as_double: boo
         a, b = kernels.instant_lanes(values, 1_000_000_000 // NS_PER_UNIT[dtype.unit], NS_PER_UNIT[dtype.unit],
                                      validity, array.null_count, offset, constants["tweak"], constants["null"])
         return ValueHash(a, b)
-    if _int_values(array, dtype) is None:
+    if not _hashed_as_ints(array, dtype):
         return None
     a, b = kernels.int_lanes(values, validity, array.null_count, offset, constants["int"], constants["null"])
     return ValueHash(a, b)
 
 
-def _int_values(array: pa.Array, dtype: pa.DataType) -> np.ndarray | None:
-    """The values, as stored (a view of Arrow's buffer), of an array whose value hashes are the
-    value plus constants['int'] per lane, NULLs aside: integers but uint64, dates, and times and
-    durations (raw counts of one and the same type), as the compiled loops hash them (int_lanes);
-    None for any other array."""
+def _hashed_as_ints(array: pa.Array, dtype: pa.DataType) -> bool:
+    """Whether an array's value hashes are its values plus constants['int'] per lane, NULLs aside:
+    integers but uint64, dates, and times and durations (raw counts of one and the same type), as
+    the compiled loops hash them (int_lanes; add_int_columns adds them without storing them)."""
     kind, family = array.type, family_of(base_type(dtype))
-    if not (pa.types.is_integer(kind) or pa.types.is_date32(kind)) or pa.types.is_uint64(kind) \
-            or family in (STRING, BINARY, BOOLEAN, TIMESTAMP, TIMESTAMP_TZ):
-        return None
-    return None if array.buffers()[1] is None else _stored_ints(array)
+    return (pa.types.is_integer(kind) or pa.types.is_date32(kind)) and not pa.types.is_uint64(kind) \
+        and family not in (STRING, BINARY, BOOLEAN, TIMESTAMP, TIMESTAMP_TZ) and array.buffers()[1] is not None
 
 
 def _stored_ints(array: pa.Array) -> np.ndarray:
@@ -630,7 +626,7 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
             stacks.append(_through_dictionaries(chunks, dtype, keys, as_double))
         else:
             stacked = pa.concat_arrays(chunks) if len(chunks) != 1 else chunks[0]
-            if kernels.JIT and len(stacked) and _int_values(stacked, dtype) is not None:
+            if kernels.JIT and len(stacked) and _hashed_as_ints(stacked, dtype):
                 stacks.append(stacked)  # integers: hashed as _combined adds them
             else:
                 stacks.append(value_hashes(stacked, dtype, keys, as_double))
@@ -670,7 +666,7 @@ def _combined(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.DataType
               keys: Keys) -> pa.Table:
     """fingerprint_many's (t, k, a, b) from its value hashes: every column of every set added in
     one compiled call per array of hashes (what `combine` computes, without copying columns). An
-    array of integers (see _int_values) is added from its values: their hashes are the value plus
+    array of integers (see _hashed_as_ints) is added from its values: their hashes are the value plus
     a constant per lane, NULLs aside, and are computed as they are added (no pass storing them)."""
     numbers: list[int] = []
     sets: list[int] = []
