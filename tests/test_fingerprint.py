@@ -362,9 +362,9 @@ def test_the_compiled_loops_hash_numbers_exactly_as_the_numpy_code(data: st.Data
     finally:
         kernels.JIT = True
     assert compiled.a.tolist() == reference.a.tolist() and compiled.b.tolist() == reference.b.tolist()
-    # Row fingerprints of it, with its NULLs and without (integers without NULLs are added as they
-    # are stored, their hash's constant moved into the position keys), in chunks sliced at offsets,
-    # twice in a table, in sets of one and two columns.
+    # Row fingerprints of it, with its NULLs and without (integers are added from their values by
+    # add_int_columns, their hashes never stored), in chunks sliced at offsets, twice in a table,
+    # in sets of one and two columns.
     for column in (array, array.filter(array.is_valid())):
         chunked = pa.chunked_array([column, column.slice(len(column) // 2)], dtype)
         rows = pa.table({"c0": chunked, "c1": chunked})
