@@ -306,17 +306,25 @@ def test_many_tables_fingerprint_alike_in_both_paths() -> None:
                     "c2": pa.array([D("1.50"), D("2"), None, D("0.1")], pa.decimal128(10, 2))})
     two = pa.table({"c0": pa.array(["x" * 20, "y", "z"]), "c1": pa.array([1.5, float("nan"), -0.0])})
     empty = pa.table({"c0": pa.array([], pa.int64())})
+    # integer columns in several chunks (one a slice: its values and NULLs start past bit 0), in no
+    # chunk at all, and of another width: the compiled code reads each column's own buffers
+    chunked = pa.table({"c0": pa.chunked_array([pa.array([9], pa.int64()),
+                                                pa.array([-6, None, 5, 7], pa.int64()).slice(1)]),
+                        "c1": pa.array([3, None, 3, -(2**31)], pa.int32())})
+    no_chunks = pa.table({"c0": pa.chunked_array([], pa.int64())})
     parts = [(7, one, [pa.int64(), pa.string(), pa.decimal128(10, 2)], [[(0, False), (1, False)], [(2, True)],
                                                                          [(1, False), (0, False), (2, False)]]),
              (3, two, [pa.string(), pa.float64()], [[(0, False)], [(1, False), (0, False)]]),
-             (5, empty, [pa.int64()], [[(0, False)]])]
+             (5, empty, [pa.int64()], [[(0, False)]]),
+             (2, chunked, [pa.int64(), pa.int32()], [[(0, False), (1, False)], [(1, False)], [(0, False)]]),
+             (4, no_chunks, [pa.int64()], [[(0, False)]])]
     compiled = fingerprint_many(parts, KEYS)
     try:
         kernels.JIT = False
         reference = fingerprint_many(parts, KEYS)
     finally:
         kernels.JIT = True
-    assert compiled.num_rows == reference.num_rows == 4 * 3 + 3 * 2
+    assert compiled.num_rows == reference.num_rows == 4 * 3 + 3 * 2 + 4 * 3
     assert sorted(zip(*(c.to_pylist() for c in compiled.columns))) == \
         sorted(zip(*(c.to_pylist() for c in reference.columns)))
 
