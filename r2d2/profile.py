@@ -180,7 +180,7 @@ def profile_parquet(lake: Lake, ref: TableRef, config: ScanConfig) -> TableProfi
     profile.bytes = sum(f.bytes for f in profile.files)
     schemas = [m.schema.to_arrow_schema() for _, m in metas]
     schema = _unify(ref.id, [f.path for f in profile.files], schemas)
-    clash = {name_key(f.name) for f in schema} & {name_key(k) for k in partition_types}
+    clash = {name_key(f.name) for f in schema} & {name_key(k) for k in partition_types} if partition_types else set()
     if clash:
         raise TableReadError(f"partition key {sorted(clash)[0]} is also a column inside the data files",
                              table=ref.id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from r2d2.model import Candidate, TableProfile
 
@@ -32,21 +32,25 @@ class PairCheck:
     child: str
     parent_colset: ColumnSet
     child_colset: ColumnSet
+    exact: bool = field(default=True, compare=False)  # see is_exact
 
 
 def pair_check(candidate: Candidate, parent: TableProfile, child: TableProfile) -> PairCheck:
     cols = candidate.comparable
     (child_decimals, child_floats), (parent_decimals, parent_floats) = child.doubles_apart(), parent.doubles_apart()
     # a decimal column compares as doubles against a float partner, every other column exactly
-    return PairCheck(candidate.parent, candidate.child,
-                     tuple((p, p in parent_decimals and c in child_floats) for c, p in cols),
-                     tuple((c, c in child_decimals and p in parent_floats) for c, p in cols))
+    parent_colset = tuple((p, p in parent_decimals and c in child_floats) for c, p in cols)
+    child_colset = tuple((c, c in child_decimals and p in parent_floats) for c, p in cols)
+    # told once here: asked for every proven pair, a pass over sets of up to hundreds of columns
+    exact = not (parent_decimals and child_floats or child_decimals and parent_floats) or \
+        not any(d for _, d in parent_colset + child_colset)
+    return PairCheck(candidate.parent, candidate.child, parent_colset, child_colset, exact)
 
 
 def is_exact(check: PairCheck) -> bool:
     """Whether the pair compares every column by exact value (no decimal as a double): only such
     proven edges may be chained by transitivity."""
-    return not any(d for _, d in check.parent_colset + check.child_colset)
+    return check.exact
 
 
 def plan_fingerprints(pairs: list[Candidate], profiles: dict[str, TableProfile],

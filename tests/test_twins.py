@@ -67,3 +67,23 @@ def test_twins_reach_the_same_verdicts_as_set_semantics_on_distinct_rows(twins_l
     bag = scan_edges(twins_lake, sample_rows=0)
     sets = scan_edges(twins_lake, sample_rows=0, semantics="set")
     assert {k: v["status"] for k, v in bag.items()} == {k: v["status"] for k, v in sets.items()}
+
+
+def test_only_pairs_comparing_every_column_exactly_may_chain() -> None:
+    """A decimal compared against a float is compared as its nearest double, which is not transitive
+    (0.10000000000000001 ~ 0.1 ~ 0.1 as decimals that differ): such a pair is not `exact`, so a proof
+    of it never settles another pair by transitivity; every other pair is."""
+    from r2d2.model import Candidate, Column, TableProfile
+    from r2d2.verify import is_exact, pair_check
+
+    def table(name: str, **types: pa.DataType) -> TableProfile:
+        return TableProfile(name, "parquet", name, columns=[Column(c, t) for c, t in types.items()])
+
+    dec, flt = pa.decimal128(38, 27), pa.float64()
+    p, b, c = table("p", id=pa.int64(), v=dec), table("b", id=pa.int64(), v=flt), table("c", id=pa.int64(), v=dec)
+    both = (("id", "id"), ("v", "v"))
+    assert not is_exact(pair_check(Candidate("p", "b", both), p, b))  # the parent's decimal as a double
+    assert not is_exact(pair_check(Candidate("b", "c", both), b, c))  # the child's decimal as a double
+    assert is_exact(pair_check(Candidate("p", "c", both), p, c))  # decimals against decimals
+    assert is_exact(pair_check(Candidate("p", "b", (("id", "id"),)), p, b))  # the float is not compared
+    assert is_exact(pair_check(Candidate("b", "b", both), b, b))
