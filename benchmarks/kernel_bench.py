@@ -12,6 +12,10 @@ of `--repeat` runs each, taken alternately), and their ratio.
 - add_int_columns: adding integer columns (a NULL in one row of 17, or none) into
   row fingerprints. The baseline stores their value hashes first (int_lanes), then adds them
   (add_columns), as fingerprint_many did before; r2d2's computes each hash as it adds it.
+- int stacks: integer columns of many tables (small tables are hashed many at a time) added into
+  their row fingerprints. The baseline copies them into one array first, as fingerprint_many did
+  before; r2d2's adds each long column from its own buffers, one call per column, and copies
+  only the short ones into one array (a call costs about what copying 2,000 values does).
 - group: each segment's distinct fingerprints, sorted, with counts. The baseline orders each
   segment by numpy's argsort and gathers both lanes, as group did before; r2d2's buckets the
   fingerprints by their first lane's top bits and sorts each bucket where it lies. Both count the
@@ -30,6 +34,7 @@ from numba import njit
 
 from r2d2.engines import kernels
 from r2d2.engines._loops import _fmix, _runs
+from r2d2.engines.fingerprint import int_stacks
 
 U64 = np.uint64
 
@@ -115,6 +120,42 @@ def bench_int_columns(rows: int, sets: int, nulls_every: int, repeat: int) -> No
     compare(f"add_int_columns {rows:,} x {sets}{shown}", baseline, ours, rows * sets, repeat)
 
 
+def bench_int_stacks(tables: int, rows: int, nulls_every: int, repeat: int) -> None:
+    """Integer columns of many tables added into their row fingerprints (one set each). The
+    baseline copies them into one array first (pa.concat_arrays), then adds it in one call, as
+    fingerprint_many did before; r2d2's adds each long column from its own buffers, a call each,
+    and copies only the short ones together (fingerprint.int_stacks)."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(0)
+    columns = [pa.array(rng.integers(-(2**40), 2**40, rows, dtype=np.int64),
+                        mask=(np.arange(rows) % nulls_every == 0) if nulls_every else None) for _ in range(tables)]
+    keys = rng.integers(0, 2**63, 2, dtype=np.int64).view(U64)
+    position_keys = (keys[:1].copy(), keys[1:].copy())
+    add, null = (int(keys[0]), int(keys[1])), (12345, 67890)
+
+    def added(column: pa.Array, entries: tuple[list[int], ...], out: tuple[np.ndarray, ...]) -> None:
+        x = np.frombuffer(column.buffers()[1], np.int64)[column.offset:column.offset + len(column)]
+        kernels.add_int_columns(x.view(U64), column.buffers()[0], column.null_count, column.offset, add, null,
+                                entries, position_keys, out)
+
+    def ours() -> tuple[np.ndarray, ...]:
+        out = (np.zeros(rows * tables, U64), np.zeros(rows * tables, U64))
+        for array, where in int_stacks(columns):
+            added(array, ([t * rows for t, _ in where], [rows] * len(where), [0] * len(where),
+                          [start for _, start in where]), out)
+        return out
+
+    def baseline() -> tuple[np.ndarray, ...]:
+        out = (np.zeros(rows * tables, U64), np.zeros(rows * tables, U64))
+        starts = [t * rows for t in range(tables)]
+        added(pa.concat_arrays(columns), (starts, [rows] * tables, [0] * tables, starts), out)
+        return out
+
+    shown = f", NULL/{nulls_every}" if nulls_every else ""
+    compare(f"int stacks {tables} x {rows:,}{shown}", baseline, ours, rows * tables, repeat)
+
+
 def _group_argsort(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
     """The baseline: kernels.group as it was, each segment ordered by numpy's argsort and gathers."""
     order = np.empty(len(a), np.int64)
@@ -148,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_add_columns(rows, sets, width, args.repeat)
     for rows, sets, nulls_every in ((20_000, 1, 0), (2_000_000, 1, 0), (2_000_000, 1, 17), (2_000_000, 3, 17)):
         bench_int_columns(rows, sets, nulls_every, args.repeat)
+    for tables, rows, nulls_every in ((500, 300, 0), (500, 3_000, 17), (50, 100_000, 0), (50, 100_000, 17)):
+        bench_int_stacks(tables, rows, nulls_every, args.repeat)
     for rows, segments in ((20_000, 10), (200_000, 4), (1_000_000, 1), (4_000_000, 2)):
         bench_group(rows, segments, args.repeat)
     return 0

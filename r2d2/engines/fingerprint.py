@@ -623,14 +623,13 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
         chunks = [c for i, p, _ in group for c in _chunks_of(parts[i][1].column(p))]
         dtype = parts[first][2][position]
         if kernels.JIT and chunks and all(_hashed_as_ints(c, dtype) for c in chunks):
-            # integers, hashed as _combined adds them, each column from its own buffers as a stack
-            # of its own: copying them all into one array first took longer than hashing them
-            # (measured on the real-shaped lake: 1.4 s of 2 threads' time for 960 MB of int64)
+            # integers: hashed as _combined adds them, from the arrays int_stacks makes
             columns = [_one_array(parts[i][1].column(p)) for i, p, _ in group]
             if all(_hashed_as_ints(c, dtype) for c in columns):
-                for member, column in zip(group, columns):
-                    stacks.append(column)
-                    offset[member] = (len(stacks) - 1, 0)
+                for array, where in int_stacks(columns):
+                    stacks.append(array)
+                    for i, start in where:
+                        offset[group[i]] = (len(stacks) - 1, start)
                 continue
         if chunks and pa.types.is_dictionary(chunks[0].type):  # each through its own dictionary
             stacks.append(_through_dictionaries(chunks, dtype, keys, as_double))
@@ -724,6 +723,29 @@ def _position_keys(keys: Keys, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _joined(arrays: list[np.ndarray], dtype: type) -> pa.Array:
     return pa.array(np.concatenate(arrays) if arrays else np.zeros(0, dtype))
+
+
+# Integer columns of at least this many rows are added from their own buffers; shorter ones are
+# copied into one array first (benchmarks/kernel_bench.py "int stacks": a call costs about 11 µs, what
+# copying 2,000 values does; copying all columns, the earlier way, took 2.5x as long on long ones).
+OWN_STACK_ROWS = 4096
+
+
+def int_stacks(columns: list[pa.Array]) -> list[tuple[pa.Array, list[tuple[int, int]]]]:
+    """The arrays integer columns are added from: each long column its own, the short ones
+    together. Returns (array, [(index of a column, where its rows start in the array)])."""
+    stacks: list[tuple[pa.Array, list[tuple[int, int]]]] = []
+    short, where, start = [], [], 0
+    for i, column in enumerate(columns):
+        if len(column) >= OWN_STACK_ROWS:
+            stacks.append((column, [(i, 0)]))
+        else:
+            short.append(column)
+            where.append((i, start))
+            start += len(column)
+    if short:
+        stacks.append((short[0] if len(short) == 1 else pa.concat_arrays(short), where))
+    return stacks
 
 
 def _one_array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
