@@ -11,6 +11,7 @@ from decimal import Decimal
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -288,14 +289,19 @@ def _check_grouping(rows: list[tuple[int, int]], cuts: list[int], parent_rows: l
     assert kernels.missing(segments[0] if segments else empty, (pa_, pb, pc_), bag) == expected
 
 
-def test_many_tables_fingerprint_alike_in_both_paths() -> None:
+@pytest.mark.parametrize("own_rows", [None, 1])
+def test_many_tables_fingerprint_alike_in_both_paths(own_rows: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
     """fingerprint_many's one compiled call over every column set against its numpy path (same
     rows for every table and set, whatever their order): tables of different widths and types,
-    sets sharing columns, a decimal compared as a double, an empty table."""
+    sets sharing columns, a decimal compared as a double, an empty table. Integer columns are
+    copied together when short (these are) or read from their own buffers (own_rows=1: all)."""
     from decimal import Decimal as D
 
-    from r2d2.engines import kernels
+    from r2d2.engines import fingerprint, kernels
     from r2d2.engines.fingerprint import fingerprint_many
+
+    if own_rows is not None:
+        monkeypatch.setattr(fingerprint, "OWN_STACK_ROWS", own_rows)
 
     if not kernels.AVAILABLE:
         import pytest
@@ -306,11 +312,11 @@ def test_many_tables_fingerprint_alike_in_both_paths() -> None:
                     "c2": pa.array([D("1.50"), D("2"), None, D("0.1")], pa.decimal128(10, 2))})
     two = pa.table({"c0": pa.array(["x" * 20, "y", "z"]), "c1": pa.array([1.5, float("nan"), -0.0])})
     empty = pa.table({"c0": pa.array([], pa.int64())})
-    # integer columns in several chunks (one a slice: its values and NULLs start past bit 0), in no
-    # chunk at all, and of another width: the compiled code reads each column's own buffers
+    # integer columns in several chunks, in no chunk at all, and of another width; slices (their
+    # values and NULLs start past bit 0), in a chunk of their own and among others
     chunked = pa.table({"c0": pa.chunked_array([pa.array([9], pa.int64()),
                                                 pa.array([-6, None, 5, 7], pa.int64()).slice(1)]),
-                        "c1": pa.array([3, None, 3, -(2**31)], pa.int32())})
+                        "c1": pa.array([0, 3, None, 3, -(2**31)], pa.int32()).slice(1)})
     no_chunks = pa.table({"c0": pa.chunked_array([], pa.int64())})
     parts = [(7, one, [pa.int64(), pa.string(), pa.decimal128(10, 2)], [[(0, False), (1, False)], [(2, True)],
                                                                          [(1, False), (0, False), (2, False)]]),
