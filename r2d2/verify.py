@@ -32,7 +32,7 @@ class PairCheck:
     child: str
     parent_colset: ColumnSet
     child_colset: ColumnSet
-    exact: bool = field(default=True, compare=False)  # see is_exact
+    exact: bool = field(compare=False)  # see is_exact; no default: a caller must say
 
 
 def pair_check(candidate: Candidate, parent: TableProfile, child: TableProfile) -> PairCheck:

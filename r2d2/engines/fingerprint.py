@@ -367,8 +367,7 @@ def value_hashes(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType, keys: Ke
     the passes over each block's temporaries stay in the CPU's cache."""
     if pa.types.is_dictionary(array.type):  # read as stored (see reader.iter_table_batches)
         return _through_dictionaries(_chunks_of(array), dtype, keys, as_double)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    array = _one_array(array)
     if pa.types.is_string_view(array.type) or pa.types.is_binary_view(array.type):
         # few kernels take views (no take, no dictionary encoding): as the same bytes in one buffer
         array = array.cast(pa.large_string() if pa.types.is_string_view(array.type) else pa.large_binary())
@@ -622,8 +621,9 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
         first, position, as_double = group[0]
         chunks = [c for i, p, _ in group for c in _chunks_of(parts[i][1].column(p))]
         dtype = parts[first][2][position]
-        if kernels.JIT and chunks and all(_hashed_as_ints(c, dtype) for c in chunks):
-            # integers: hashed as _combined adds them, from the arrays int_stacks makes
+        if kernels.JIT and chunks and _hashed_as_ints(chunks[0], dtype):  # the group's one read type
+            # integers: hashed as _combined adds them, from the arrays int_stacks makes (a column
+            # without a data buffer, empty, goes the general way below)
             columns = [_one_array(parts[i][1].column(p)) for i, p, _ in group]
             if all(_hashed_as_ints(c, dtype) for c in columns):
                 for array, where in int_stacks(columns):
