@@ -48,3 +48,46 @@ def test_delta_folders_named_with_percent_escapes_over_s3(s3_endpoint: str, lake
 def test_missing_bucket_exits_2(s3_endpoint: str, tmp_path: Path) -> None:
     uri = f"s3://no-such-bucket/x?endpoint_override={s3_endpoint}&scheme=http&region=us-east-1"
     assert main(["scan", uri, "--out", str(tmp_path / "o"), "--quiet"]) == 2
+
+
+def test_profile_fetches_footers_on_more_threads_over_s3(s3_endpoint: str, lake: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over an object store most of profile's time is spent waiting for footers: threads join
+    (parallel.each), and the profiles are those of the same lake on local disk, which one thread
+    profiles (Python work: more threads would only slow it)."""
+    import threading
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from r2d2 import profile as profile_module
+    from r2d2.config import ScanConfig
+    from r2d2.discover import discover_tables
+    from r2d2.storage import open_lake
+
+    for i in range(60):
+        (lake / f"t{i:02d}").mkdir()
+        pq.write_table(pa.table({"id": list(range(i, i + 50)), "name": [f"n{j}" for j in range(50)]}),
+                       lake / f"t{i:02d}" / "part-0.parquet")
+    upload(s3_endpoint, "threads-bucket", lake, "w")
+    threads: set[int] = set()
+    profile_parquet = profile_module.profile_parquet
+
+    def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.add(threading.get_ident())
+        return profile_parquet(*args, **kwargs)
+
+    monkeypatch.setattr(profile_module, "profile_parquet", recorded)
+
+    def profiles(uri: str) -> dict:
+        remote = open_lake(uri)
+        refs, _ = discover_tables(remote)
+        found = profile_module.profile_tables(remote, refs, ScanConfig(workers=2))
+        assert remote.counter.waited > 0
+        return {p.id: (p.error, p.rows, [c.name for c in p.columns], p.stats["id"]) for p in found}
+
+    over_s3 = profiles(f"s3://threads-bucket/w?endpoint_override={s3_endpoint}&scheme=http&region=us-east-1")
+    assert len(threads) == 2
+    threads.clear()
+    assert profiles(str(lake)) == over_s3 and len(over_s3) == 60
+    assert threads == {threading.get_ident()}

@@ -18,7 +18,6 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -44,6 +43,7 @@ from r2d2.model import (
     TableProfile,
     family_of,
 )
+from r2d2.parallel import each
 from r2d2.profile import profile_tables
 from r2d2.sample import ParentProbe, describe_row
 from r2d2.stats import NS_PER_UNIT, base_type
@@ -343,28 +343,30 @@ class LocalEngine:
             self._grouped = {}
         small = [j for j in jobs if _is_small(j.table)]
         large = [j for j in jobs if not _is_small(j.table)]
-        with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
-            streams = [pool.submit(self._fingerprint_large, job) for job in large]
-            stores: list[Future[dict[str, R2D2Error]]] = []
-            for batch in _chunks(small, READ_CHUNK_BYTES):
-                read = []
-                for job, rows in zip(batch, pool.map(self._read_small, batch)):
-                    if isinstance(rows, R2D2Error):
-                        failed[job.table.id] = rows
-                    else:
-                        read.append((job, rows))
-                    tick()
-                # bounded: at most `workers` chunks of rows wait for hashing (reads outrun it)
-                while sum(not f.done() for f in stores) >= self.config.workers:
-                    wait([f for f in stores if not f.done()], return_when=FIRST_COMPLETED)
-                stores.append(pool.submit(self._store_small, read))
-            for job, future in zip(large, streams):
-                problem = future.result()
-                if problem is not None:
-                    failed[job.table.id] = problem
+
+        def run(task: FingerprintJob | list[FingerprintJob]) -> dict[str, R2D2Error]:
+            if isinstance(task, FingerprintJob):  # a large table, streamed
+                problem = self._fingerprint_large(task)
                 tick()
-            for stored in stores:
-                failed.update(stored.result())
+                return {} if problem is None else {task.table.id: problem}
+            problems: dict[str, R2D2Error] = {}
+            read = []
+            for job in task:
+                rows = self._read_small(job)
+                if isinstance(rows, R2D2Error):
+                    problems[job.table.id] = rows
+                else:
+                    read.append((job, rows))
+                tick()
+            problems.update(self._store_small(read))
+            return problems
+
+        # Each thread takes the next large table or chunk of small ones, reads it and hashes it: while
+        # one thread hashes (numba and numpy let go of the interpreter lock), the other reads, and at
+        # most `workers` chunks of rows are in memory. A task per chunk, not per table: a task costs
+        # the threads a hand-over of the lock (see parallel.each).
+        for problems in each(run, [*large, *_chunks(small, READ_CHUNK_BYTES)], self.config.workers):
+            failed.update(problems)
         retry = [job for job in jobs if isinstance(failed.get(job.table.id), _ShortOfMemory)]
         if retry:  # nothing of theirs was stored (each INSERT is atomic): again, one at a time
             with self._one_thread():

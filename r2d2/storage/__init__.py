@@ -28,22 +28,26 @@ RACY_NS = 2_000_000_000  # files younger than this, on a store with whole-second
 
 
 class ByteCounter:
-    """A thread-safe running total of bytes fetched from storage."""
+    """A thread-safe running total of bytes fetched from storage, and of the seconds spent waiting
+    for footers (which tells profile whether more threads would help, see parallel.each)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.total = 0
+        self.waited = 0.0
 
-    def add(self, n: int) -> None:
+    def add(self, n: int, seconds: float = 0.0) -> None:
         with self._lock:
             self.total += n
+            self.waited += seconds
 
-    def __getstate__(self) -> dict[str, int]:  # shipped to Spark executors, which count their own reads
-        return {"total": 0}
+    def __getstate__(self) -> dict[str, float]:  # shipped to Spark executors, which count their own reads
+        return {"total": 0, "waited": 0.0}
 
-    def __setstate__(self, state: dict[str, int]) -> None:
+    def __setstate__(self, state: dict[str, float]) -> None:
         self._lock = threading.Lock()
-        self.total = state["total"]
+        self.total = int(state["total"])
+        self.waited = float(state.get("waited", 0.0))
 
 
 class CountingFile(io.RawIOBase):
@@ -268,6 +272,7 @@ class Lake:
         return meta
 
     def _fetch_footer(self, path: str) -> tuple[pq.FileMetaData, bytes]:
+        started = time.perf_counter()
         with self.fs.open_input_file(path) as raw:
             size = raw.size()
             if size < 12:
@@ -291,7 +296,7 @@ class Lake:
                                      f"{size}-byte file", path=path)
             raw.seek(size - 8 - length)
             footer = raw.read(length)
-            self.counter.add(len(footer))
+            self.counter.add(len(footer), time.perf_counter() - started)
         try:
             # parsed from the fetched bytes alone (a reader of the file would fetch its last 64 KiB:
             # for small files, the whole file)
