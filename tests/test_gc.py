@@ -1,0 +1,50 @@
+"""A scan keeps Python's full garbage collections off its long-lived objects (pipeline.py: fewer
+full collections, profiles frozen), and leaves the collector as it found it."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pytest
+
+import r2d2.pipeline as pipeline
+from r2d2.config import ScanConfig
+from tests.conftest import write_sales_lake
+
+
+def _frozen_during_scan(lake: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    seen: list[int] = []
+    build = pipeline.build_schema_graph
+
+    def recorded(profiles):  # type: ignore[no-untyped-def]
+        seen.append(gc.get_freeze_count())
+        return build(profiles)
+
+    monkeypatch.setattr(pipeline, "build_schema_graph", recorded)
+    result = pipeline.run_scan(str(lake), None, ScanConfig(workers=1))
+    assert any(e.status == "contained" for e in result.edges)
+    return seen[0]
+
+
+def test_profiles_are_frozen_while_the_scan_runs_and_unfrozen_after(lake: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    write_sales_lake(lake)
+    thresholds = gc.get_threshold()
+    assert gc.get_freeze_count() == 0
+    assert _frozen_during_scan(lake, monkeypatch) > 0
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
+
+
+def test_a_process_that_froze_objects_of_its_own_keeps_them_as_they_were(lake: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    write_sales_lake(lake)
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        assert before > 0
+        assert _frozen_during_scan(lake, monkeypatch) == before  # r2d2 froze nothing more
+        assert gc.get_freeze_count() == before  # and unfroze nothing
+    finally:
+        gc.unfreeze()
