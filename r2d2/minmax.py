@@ -41,6 +41,7 @@ def refute_by_minmax(candidate: Candidate, parent: TableProfile, child: TablePro
     """The reason statistics prove the child is not contained in the parent, or None."""
     if semantics == "bag" and child.rows > parent.rows:
         return f"child has {child.rows} rows, parent only {parent.rows}"
+    child_kinds, parent_kinds = child.kinds(), parent.kinds()
     for child_col, parent_col in candidate.comparable:
         cs: ColumnStats = child.stats[child_col]
         ps: ColumnStats = parent.stats[parent_col]
@@ -51,8 +52,8 @@ def refute_by_minmax(candidate: Candidate, parent: TableProfile, child: TablePro
                 return f"{child_col} has NULLs, parent {parent_col} has none"
             if cs.null_count < child.rows and ps.null_count >= parent.rows:
                 return f"{child_col} has values, parent {parent_col} is entirely NULL"
-        child_float, family = child.kind(child_col)
-        float_mode = child_float or parent.kind(parent_col)[0]
+        child_float, family = child_kinds[child_col]
+        float_mode = child_float or parent_kinds[parent_col][0]
         if cs.lo_exact and below_lower(cs.lo, ps, float_mode):
             return f"min({child_col}) {show(cs.lo, family)} < parent min({parent_col}) {show(ps.lo, family)}"
         if cs.hi_exact and above_upper(cs.hi, ps, float_mode):

@@ -209,7 +209,11 @@ class TableProfile:
     def kind(self, name: str) -> tuple[bool, str]:
         """A column's (whether it is a float, its type family): what comparing its statistics
         needs (min-max and sampling ask for every column of every pair)."""
-        return self._per_columns("_kinds_built", self._kinds)[name]
+        return self.kinds()[name]
+
+    def kinds(self) -> dict[str, tuple[bool, str]]:
+        """kind() of every column, by name (asked once per pair, not once per column)."""
+        return self._per_columns("_kinds_built", self._kinds)
 
     def _kinds(self) -> dict[str, tuple[bool, str]]:
         from r2d2.stats import is_float  # stats imports this module

@@ -580,8 +580,9 @@ def verify_bytes(pairs: list[Candidate], profiles: dict[str, TableProfile]) -> i
     columns: dict[str, set[str]] = defaultdict(set)
     for cand in pairs:
         if cand.comparable:
-            columns[cand.parent].update(p for _, p in cand.comparable)
-            columns[cand.child].update(c for c, _ in cand.comparable)
+            child_columns, parent_columns = zip(*cand.comparable)
+            columns[cand.parent].update(parent_columns)
+            columns[cand.child].update(child_columns)
     return sum(compared_bytes(profiles[t], list(names)) for t, names in columns.items())
 
 
