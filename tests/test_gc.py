@@ -40,11 +40,13 @@ def test_profiles_are_frozen_while_the_scan_runs_and_unfrozen_after(lake: Path,
 def test_a_process_that_froze_objects_of_its_own_keeps_them_as_they_were(lake: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     write_sales_lake(lake)
+    sentinel = [object()]  # a container: tracked by the collector, frozen below
     gc.freeze()
     try:
         before = gc.get_freeze_count()
-        assert before > 0
-        assert _frozen_during_scan(lake, monkeypatch) == before  # r2d2 froze nothing more
-        assert gc.get_freeze_count() == before  # and unfroze nothing
+        # frozen objects may still be freed as their last reference goes, never added by r2d2
+        assert 0 < _frozen_during_scan(lake, monkeypatch) <= before
+        assert not any(o is sentinel for o in gc.get_objects())  # still frozen: r2d2 unfroze nothing
     finally:
         gc.unfreeze()
+    assert any(o is sentinel for o in gc.get_objects())  # what the check above looks for
