@@ -35,6 +35,7 @@ from r2d2.model import (
     unsupported_reason,
 )
 from r2d2.output import prepare_output, write_outputs
+from r2d2.parallel import each
 from r2d2.sample import (
     ChildSample,
     ParentProbe,
@@ -164,7 +165,6 @@ class Scan:
         at (its files, sizes and times unchanged), else read (footers or the Delta log)."""
         if self.previous is None:
             return self.engine.profile_tables(refs, tick)
-        from concurrent.futures import ThreadPoolExecutor
 
         def version(ref: TableRef) -> str | None:
             try:
@@ -174,8 +174,8 @@ class Scan:
             except OSError:
                 return None
 
-        with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
-            versions = list(pool.map(version, refs))
+        # listings: on more threads where waiting for them is most of the time (object stores)
+        versions = each(version, refs, self.config.workers, waited=lambda: self.lake.counter.waited)
         known: dict[str, TableProfile] = {}
         fresh = []
         for ref, now in zip(refs, versions):

@@ -170,7 +170,9 @@ class Lake:
     def list_dir(self, path: str, links: list[str] | None = None) -> list[Entry]:
         """The folder's direct entries. Symbolic links are left out, and added to `links` when
         given: a scan never follows a path out of the lake root (DESIGN §3, discover)."""
+        started = time.perf_counter()
         infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=False))
+        self.counter.add(0, time.perf_counter() - started)  # waiting on storage (see parallel.each)
         if self.hadoop is not None:  # the handler left links out; say which
             if links is not None:
                 links.extend(self.hadoop.links)
