@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--semantics", choices=SEMANTICS, help="bag (default: duplicates count) or set")
     scan.add_argument("--sample-rows", type=int, metavar="N",
                       help="rows sampled per child before the exact check (default 256; 0 skips sampling)")
-    scan.add_argument("--workers", type=int, metavar="N", help="threads for footers and DuckDB (default 2)")
+    scan.add_argument("--workers", type=int, metavar="N",
+                      help="threads for reading and hashing, for footers on remote storage, and for DuckDB (default 2)")
     scan.add_argument("--engine", choices=ENGINES, default="local",
                       help="local (embedded pyarrow + DuckDB, the default) or spark")
     scan.add_argument("--master", metavar="URL", help="Spark master, e.g. local[2] (spark engine; default: "
