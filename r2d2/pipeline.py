@@ -77,9 +77,15 @@ class Progress:
         if not self.enabled:
             yield lambda: None
             return
+        lock = threading.Lock()  # ticks come from worker threads too (profile, verify)
+
+        def tick() -> None:
+            with lock:
+                bar.update(1)
+
         with tqdm(total=total, desc=f"{desc:<8}", unit="", file=sys.stderr, leave=False,
                   dynamic_ncols=True) as bar:
-            yield lambda: bar.update(1)
+            yield tick
 
 
 class Scan:
