@@ -42,16 +42,6 @@ def each(fn: Callable[[T], R], items: Sequence[T], workers: int,
     taken = itertools.count()  # next() on a count is atomic under the interpreter lock
     failed: list[BaseException] = []
 
-    def work() -> None:
-        for index in taken:
-            if index >= len(items) or failed:
-                return
-            try:
-                results[index] = fn(items[index])
-            except BaseException as exc:
-                failed.append(exc)
-                return
-
     helpers: list[threading.Thread] = []
 
     def start_helpers() -> None:
@@ -60,23 +50,32 @@ def each(fn: Callable[[T], R], items: Sequence[T], workers: int,
             thread.start()
             helpers.append(thread)
 
-    if waited is None:
-        start_helpers()
-    elif workers > 1:
-        start, before = time.perf_counter(), waited()
+    def work(judge: Callable[[], bool] | None = None) -> None:
         for index in taken:
-            if index >= len(items):
-                break
+            if index >= len(items) or failed:
+                return
             try:
                 results[index] = fn(items[index])
             except BaseException as exc:
                 failed.append(exc)
-                break
-            elapsed = time.perf_counter() - start
-            if elapsed >= JUDGE_AFTER_SECONDS and (waited() - before) >= WAITING_SHARE * elapsed:
+                return
+            if judge is not None and judge():  # the calling thread, until helpers join it
                 start_helpers()
-                break
-    work()
+                judge = None
+
+    if waited is None:
+        start_helpers()
+        work()
+    elif workers > 1:
+        start, before = time.perf_counter(), waited()
+
+        def waiting_most() -> bool:
+            elapsed = time.perf_counter() - start
+            return elapsed >= JUDGE_AFTER_SECONDS and waited() - before >= WAITING_SHARE * elapsed
+
+        work(waiting_most)
+    else:
+        work()
     for thread in helpers:
         thread.join()
     if failed:
