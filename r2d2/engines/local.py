@@ -365,7 +365,8 @@ class LocalEngine:
         # one thread hashes (numba and numpy let go of the interpreter lock), the other reads, and at
         # most `workers` chunks of rows are in memory. A task per chunk, not per table: a task costs
         # the threads a hand-over of the lock (see parallel.each).
-        for problems in each(run, [*large, *_chunks(small, READ_CHUNK_BYTES)], self.config.workers):
+        tasks: list[FingerprintJob | list[FingerprintJob]] = [*large, *_chunks(small, READ_CHUNK_BYTES)]
+        for problems in each(run, tasks, self.config.workers):
             failed.update(problems)
         retry = [job for job in jobs if isinstance(failed.get(job.table.id), _ShortOfMemory)]
         if retry:  # nothing of theirs was stored (each INSERT is atomic): again, one at a time
