@@ -3,7 +3,6 @@ each edge's final verdict, and the one-screen summary."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import tempfile
@@ -48,6 +47,8 @@ def result_json(result: ScanResult) -> dict[str, Any]:
 
 
 _CHUNK = 1000  # items of a list dumped at a time in compact JSON
+_SPACED = json.JSONEncoder(ensure_ascii=False)
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def json_pieces(doc: dict[str, Any], compact: bool = False) -> Iterator[str]:
@@ -57,7 +58,7 @@ def json_pieces(doc: dict[str, Any], compact: bool = False) -> Iterator[str]:
     slower); `compact`: no spaces or line breaks. A top-level list may come as an iterator: each
     item is then made, dumped and dropped in turn, so that a document of thousands of tables is
     never whole in memory, as objects or as text."""
-    dump = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":") if compact else None)
+    dump = (_COMPACT if compact else _SPACED).encode  # what json.dumps makes anew for every call
     comma, opening, between, closing = (",", "[", ",", "]") if compact else (",\n", "[\n    ", ",\n    ", "\n  ]")
     yield "{" if compact else "{\n"
     for number, (key, value) in enumerate(doc.items()):
