@@ -91,3 +91,45 @@ def test_profile_fetches_footers_on_more_threads_over_s3(s3_endpoint: str, lake:
     threads.clear()
     assert profiles(str(lake)) == over_s3 and len(over_s3) == 60
     assert threads == {threading.get_ident()}
+
+
+def test_footers_longer_and_shorter_than_one_fetch_read_alike_over_s3(s3_endpoint: str, lake: Path) -> None:
+    """Over an object store profile fetches a file's last FOOTER_GUESS_BYTES in one request; a longer
+    footer takes a second one for the rest. Both give the footer a local read gives."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from r2d2.config import ScanConfig
+    from r2d2.discover import discover_tables
+    from r2d2.profile import profile_tables
+    from r2d2.storage import FOOTER_GUESS_BYTES, open_lake
+
+    (lake / "wide").mkdir()
+    wide = pa.table({f"column_{i:03d}": list(range(i, i + 40)) for i in range(300)})
+    pq.write_table(wide, lake / "wide" / "part-0.parquet", row_group_size=20)
+    (lake / "narrow").mkdir()
+    pq.write_table(pa.table({"id": [1, 2, 3]}), lake / "narrow" / "part-0.parquet")
+    footers = {name: int.from_bytes((lake / name / "part-0.parquet").read_bytes()[-8:-4], "little")
+               for name in ("wide", "narrow")}
+    assert footers["wide"] + 8 > FOOTER_GUESS_BYTES > footers["narrow"] + 8  # one of each kind
+    upload(s3_endpoint, "footer-bucket", lake, "w")
+
+    fetched: dict[str, int] = {}
+
+    def profiles(uri: str) -> dict:
+        found = open_lake(uri)
+        refs, _ = discover_tables(found)
+        result = {p.id: (p.error, p.rows, len(p.fragments), p.column_bytes, p.stats)
+                  for p in profile_tables(found, refs, ScanConfig(workers=1))}
+        fetched[uri] = found.counter.total
+        return result
+
+    remote = f"s3://footer-bucket/w?endpoint_override={s3_endpoint}&scheme=http&region=us-east-1"
+    over_s3 = profiles(remote)
+    assert over_s3 == profiles(str(lake))
+    assert over_s3["wide"][:3] == (None, 40, 2) and over_s3["narrow"][:2] == (None, 3)
+    # what each fetched: locally the trailers and footers alone; over S3 the narrow file's last
+    # bytes (here the whole file) in one read, the wide one's tail and then the rest of its footer
+    narrow_size = (lake / "narrow" / "part-0.parquet").stat().st_size
+    assert fetched[str(lake)] == footers["wide"] + footers["narrow"] + 16
+    assert fetched[remote] == min(narrow_size, FOOTER_GUESS_BYTES) + footers["wide"] + 8

@@ -24,6 +24,12 @@ from r2d2.storage.paths import is_inside, is_uri, lake_uri, redact_uri, scrub, u
 # memory (2,400 small footers: 4.4 MB fetched, about 60 MB parsed), and parsing one again costs
 # tens of microseconds, far less than fetching it again.
 FOOTER_CACHE_BYTES = 64_000_000
+# Bytes fetched from the end of a file on remote storage to read its footer: enough for the footer
+# of most files (on the benchmark lakes, 172 of 3,449 footers were longer and took a second read),
+# so that an object store answers one ranged GET a file, where a first read of the 8-byte trailer
+# made it two (profile of 150 tables of the real-shaped lake over moto's S3: 1.30-1.39 s, 0.96-1.09 s
+# with this). On a local disk the two reads cost microseconds, and fetch fewer bytes.
+FOOTER_GUESS_BYTES = 8192
 RACY_NS = 2_000_000_000  # files younger than this, on a store with whole-second times, leave a version unsettled
 
 
@@ -279,9 +285,13 @@ class Lake:
             size = raw.size()
             if size < 12:
                 raise TableReadError(f"{path} is not a Parquet file: only {size} bytes", path=path)
-            raw.seek(size - 8)
-            trailer = raw.read(8)
-            self.counter.add(len(trailer))
+            # Remote: the last FOOTER_GUESS_BYTES in one request, the footer and its 8-byte trailer for
+            # most files. Local: the trailer, then the footer (reads cost microseconds; fewer bytes).
+            guess = min(size, 8 if self.is_local else FOOTER_GUESS_BYTES)
+            raw.seek(size - guess)
+            tail = raw.read(guess)
+            self.counter.add(len(tail))
+            trailer = tail[-8:]
             if trailer[4:] == b"PARE":
                 raise TableReadError(f"{path} is an encrypted Parquet file; r2d2 cannot read it", path=path)
             if trailer[4:] != b"PAR1":
@@ -296,9 +306,13 @@ class Lake:
             if length + 12 > size:
                 raise TableReadError(f"{path} is truncated or corrupt: footer of {length} bytes in a "
                                      f"{size}-byte file", path=path)
-            raw.seek(size - 8 - length)
-            footer = raw.read(length)
-            self.counter.add(len(footer), time.perf_counter() - started)
+            if length + 8 <= len(tail):
+                footer = tail[len(tail) - 8 - length:len(tail) - 8]
+            else:  # a larger footer: the rest of it
+                raw.seek(size - 8 - length)
+                footer = raw.read(length - (len(tail) - 8)) + tail[:-8]
+                self.counter.add(length - (len(tail) - 8))
+            self.counter.add(0, time.perf_counter() - started)
         try:
             # parsed from the fetched bytes alone (a reader of the file would fetch its last 64 KiB:
             # for small files, the whole file)
