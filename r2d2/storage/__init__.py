@@ -27,7 +27,7 @@ FOOTER_CACHE_BYTES = 64_000_000
 # Bytes fetched from the end of a file on remote storage to read its footer: enough for the footer
 # of most files (on the benchmark lakes, 172 of 3,449 footers were longer and took a second read),
 # so that an object store answers one ranged GET a file, where a first read of the 8-byte trailer
-# made it two (profile of 150 tables of the real-shaped lake over moto's S3: 1.30-1.39 s, 0.96-1.09 s
+# made it two (profile of 150 tables of the real-shaped lake over moto's S3: 1.30-1.39 s, 0.96-1.21 s
 # with this). On a local disk the two reads cost microseconds, and fetch fewer bytes.
 FOOTER_GUESS_BYTES = 8192
 RACY_NS = 2_000_000_000  # files younger than this, on a store with whole-second times, leave a version unsettled
@@ -35,7 +35,8 @@ RACY_NS = 2_000_000_000  # files younger than this, on a store with whole-second
 
 class ByteCounter:
     """A thread-safe running total of bytes fetched from storage, and of the seconds spent waiting
-    for footers (which tells profile whether more threads would help, see parallel.each)."""
+    for footers and listings (which tells profile whether more threads would help, see
+    parallel.each)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
