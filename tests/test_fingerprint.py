@@ -304,10 +304,8 @@ def test_many_tables_fingerprint_alike_in_both_paths(own_rows: int | None, monke
         monkeypatch.setattr(fingerprint, "OWN_STACK_ROWS", own_rows)
 
     if not kernels.AVAILABLE:
-        import pytest
-
         pytest.skip("numba is not importable here: only the numpy code runs")
-    kernels.JIT = True  # a scan before may have chosen numpy's code
+    monkeypatch.setattr(kernels, "JIT", True)  # a scan before may have chosen numpy's code
     one = pa.table({"c0": pa.array([1, 2, None, 4]), "c1": pa.array(["a", "bb", "a", None]),
                     "c2": pa.array([D("1.50"), D("2"), None, D("0.1")], pa.decimal128(10, 2))})
     two = pa.table({"c0": pa.array(["x" * 20, "y", "z"]), "c1": pa.array([1.5, float("nan"), -0.0])})

@@ -342,13 +342,14 @@ class LocalEngine:
 
     # Stage 3b -----------------------------------------------------------------------------------
     def fingerprint(self, jobs: list[FingerprintJob], tick: Callable[[], None]) -> dict[str, R2D2Error]:
-        """Fingerprint every job's table once, `workers` tables at a time; returns the tables that
-        could not be read (TableReadError) or compared (EngineError).
+        """Fingerprint every job's table once, on `workers` threads; returns the tables that could
+        not be read (TableReadError) or compared (EngineError).
 
         Large tables stream, a batch at a time. Small tables (most of a typical lake) are read and
-        hashed in worker threads, many tables per call. Their fingerprints are grouped in memory
-        (see in_memory), or in DuckDB: one grouped INSERT per large table and per chunk of small
-        ones, as DuckDB's fixed cost per query would otherwise dominate."""
+        hashed a chunk at a time (READ_CHUNK_BYTES of files), many tables per call. Their
+        fingerprints are grouped in memory (see in_memory), or in DuckDB: one grouped INSERT per
+        large table and per chunk of small ones, as DuckDB's fixed cost per query would otherwise
+        dominate."""
         failed: dict[str, R2D2Error] = {}
         for job in jobs:
             self._tables[job.table.id] = len(self._tables)

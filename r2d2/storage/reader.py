@@ -124,10 +124,10 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
     Raises TableReadError naming the table and file when a data page cannot be read."""
     types = [profile.column(c).type for c in columns]
     encoded = _read_as_dictionaries(profile, columns, native, dictionaries)
-    schema = _schema(profile, columns, types, native, set(encoded))
-    # A file whose columns read as exactly these (all present, none a partition key, no conversion:
-    # most files) is handed on as read: no step per column and batch.
-    as_read = None if any(c in profile.partition_columns for c in columns) else (columns, schema.types)
+    schema = _schema(columns, types, native, set(encoded))
+    # A file whose columns read as exactly these (all in the file, so none a partition key; nothing
+    # to convert: most files) is handed on as read, with no step per column and batch.
+    as_read = (columns, schema.types)
 
     def convert(array: pa.Array, dtype: pa.DataType, target: pa.DataType) -> pa.Array:
         if native or array.type == target:
@@ -185,7 +185,7 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
             if n <= batch_rows:  # one read, no batch machinery (most files of a real lake)
                 rows = pf.read_row_groups(row_groups if row_groups is not None else range(meta.num_row_groups),
                                           columns=wanted, use_threads=False)
-                if as_read is not None and (rows.schema.names, rows.schema.types) == as_read:
+                if (rows.schema.names, rows.schema.types) == as_read:
                     if rows.num_rows:  # a batch per row group: no copy
                         yield from pa.Table.from_arrays(rows.columns, schema=schema).to_batches()
                     continue
@@ -275,12 +275,11 @@ def _read_as_dictionaries(profile: TableProfile, columns: list[str], native: boo
 def table_schema(profile: TableProfile, columns: list[str], native: bool = False,
                  dictionaries: bool = False) -> pa.Schema:
     """The schema iter_table_batches yields for these columns."""
-    return _schema(profile, columns, [profile.column(c).type for c in columns], native,
+    return _schema(columns, [profile.column(c).type for c in columns], native,
                    set(_read_as_dictionaries(profile, columns, native, dictionaries)))
 
 
-def _schema(profile: TableProfile, columns: list[str], types: list[pa.DataType], native: bool,
-            encoded: set[str]) -> pa.Schema:
+def _schema(columns: list[str], types: list[pa.DataType], native: bool, encoded: set[str]) -> pa.Schema:
     if native:
         return pa.schema([pa.field(c, t) for c, t in zip(columns, types)])
     return pa.schema([pa.field(f"c{i}", dictionary_type(t) if c in encoded else engine_type(t))
