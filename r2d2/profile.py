@@ -19,6 +19,7 @@ from urllib.parse import unquote
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from r2d2.arrays import cast_value, constant_array, imported_table
 from r2d2.config import ScanConfig
 from r2d2.discover import TableRef
 from r2d2.errors import TableReadError, concise
@@ -37,7 +38,7 @@ from r2d2.storage.reader import leaf_ranges
 
 
 def _partition_key(value: Any, dtype: pa.DataType) -> Any:
-    return arrow_to_keys(pa.array([value], dtype))[0]
+    return arrow_to_keys(constant_array(value, dtype, 1))[0]
 
 
 def profile_tables(lake: Lake, refs: list[TableRef], config: ScanConfig,
@@ -278,7 +279,7 @@ def _profile_delta_table(lake: Lake, ref: TableRef, table: Any, profile: TablePr
     if features & DELTA_READER_FEATURES:
         return _profile_through_reader(lake, ref, table, schema, profile, features & DELTA_READER_FEATURES)
     partition_names = list(table.metadata().partition_columns)
-    actions = pa.table(table.get_add_actions(flatten=True))
+    actions = imported_table(table.get_add_actions(flatten=True))
     lake.counter.add(_delta_log_bytes(lake, ref.location))
     partition_types = {name: schema.field(name).type for name in partition_names}
     data_schema = pa.schema([f for f in schema if f.name not in partition_types])
@@ -288,7 +289,7 @@ def _profile_delta_table(lake: Lake, ref: TableRef, table: Any, profile: TablePr
         for name, ptype in partition_types.items():
             raw = actions.column(f"partition.{name}")[i].as_py() if f"partition.{name}" in actions.column_names \
                 else None
-            values[name] = None if raw is None else pa.scalar(raw).cast(ptype).as_py()
+            values[name] = None if raw is None else cast_value(raw, ptype)
         file_path = _delta_file_path(ref.location, path)
         if not lake.contains(file_path):  # a crafted log must not make r2d2 read outside the lake
             raise TableReadError(f"Delta log lists file {path}, which is outside the lake root; r2d2 reads "
@@ -339,7 +340,7 @@ def _profile_through_reader(lake: Lake, ref: TableRef, table: Any, schema: pa.Sc
     nothing refutes by statistics. The sample stage passes it by: verify reads it whole."""
     lake.counter.add(_delta_log_bytes(lake, ref.location))
     check_column_names(ref.id, schema.names)
-    actions = pa.table(table.get_add_actions(flatten=True))
+    actions = imported_table(table.get_add_actions(flatten=True))
     profile.columns = [Column(f.name, f.type) for f in schema]
     profile.partition_columns = list(table.metadata().partition_columns)
     for path, size in zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist()):

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from r2d2.arrays import numpy_array
 from r2d2.model import Candidate, TableProfile
 from r2d2.stats import (
     NS_PER_UNIT,
@@ -107,7 +109,7 @@ def take_sample(rows: pa.Table, n: int, seed: int, table_id: str) -> pa.Table:
     if rows.num_rows <= n:
         return rows
     picks = sorted(random.Random(f"{seed}:{table_id}:rows").sample(range(rows.num_rows), n))
-    return rows.take(pa.array(picks))
+    return rows.take(numpy_array(np.array(picks, np.int64)))
 
 
 def engine_keys(array: pa.Array | pa.ChunkedArray, dtype: pa.DataType) -> list[Any]:

@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from r2d2.arrays import numpy_array, numpy_values, zero_filled
 from r2d2.engines import kernels
 from r2d2.model import BINARY, BOOLEAN, DATE, NUMERIC, STRING, TIMESTAMP, TIMESTAMP_TZ, family_of
 from r2d2.stats import NS_PER_UNIT, base_type
@@ -224,7 +225,7 @@ def _bytes_lanes_jit(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
 def _repetitive(array: pa.Array) -> bool:
     """Whether values repeat enough that hashing each distinct value once pays, judged on values
     spread over the whole array (encoding distinct values costs about as much as hashing them)."""
-    probe = array.take(np.linspace(0, len(array) - 1, min(len(array), 4096)).astype(np.int64))
+    probe = array.take(numpy_array(np.linspace(0, len(array) - 1, min(len(array), 4096)).astype(np.int64)))
     return pc.count_distinct(probe).as_py() < 0.9 * len(probe)
 
 
@@ -235,7 +236,7 @@ def _text_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
         array = pc.dictionary_encode(array)
     if pa.types.is_dictionary(array.type):
         inner = _bytes_lanes(keys, kind, array.dictionary)
-        indices = array.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        indices = numpy_values(array.indices).astype(np.int64, copy=False)
         if len(inner.a) == 0:
             return _zeros(len(array))
         return ValueHash(inner.a[indices], inner.b[indices])
@@ -244,7 +245,7 @@ def _text_lanes(keys: Keys, kind: int, array: pa.Array) -> ValueHash:
 
 def _ints(array: pa.Array) -> np.ndarray:
     """An integer-like array's values as int64 (nulls as 0)."""
-    return array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return numpy_values(array).astype(np.int64, copy=False)
 
 
 def _exact_int_lanes(keys: Keys, values: list[int]) -> ValueHash:
@@ -316,8 +317,8 @@ def _scaled_lanes(keys: Keys, unscaled: np.ndarray, scale: np.ndarray) -> ValueH
 
 def _decimal_text_lanes(keys: Keys, texts: pa.Array) -> ValueHash:
     """Decimals from their exact text, for values whose digits exceed 64 bits."""
-    plain = plain_decimal_text(texts).fill_null("0")
-    point = pc.find_substring(plain, ".").to_numpy(zero_copy_only=False)
+    plain = zero_filled(plain_decimal_text(texts))
+    point = numpy_values(pc.find_substring(plain, "."))
     digits = pc.replace_substring(plain, ".", "")
     # the same test as a decimal read from Arrow's buffer passes: do the digits fit 64 bits? (19
     # digits compare as text: of equal length, text order is numeric order)
@@ -329,7 +330,7 @@ def _decimal_text_lanes(keys: Keys, texts: pa.Array) -> ValueHash:
     result = _text_lanes(keys, DECIMAL, plain)
     if fits.any():
         chosen = pa.array(fits)
-        scale = np.where(point >= 0, pc.utf8_length(plain).to_numpy(zero_copy_only=False) - point - 1, 0)
+        scale = np.where(point >= 0, numpy_values(pc.utf8_length(plain)) - point - 1, 0)
         _put(result, fits, _scaled_lanes(keys, pc.cast(pc.filter(digits, chosen), pa.int64()).to_numpy(
             zero_copy_only=False), scale[fits]))
     wide = ~fits & (point < 0)  # integers beyond 64 bits
@@ -346,7 +347,7 @@ def _decimal_lanes(keys: Keys, array: pa.Array) -> ValueHash:
     low, high = words[0::2], words[1::2]
     fits = high == (low >> 63)
     if array.null_count:
-        fits |= ~array.is_valid().to_numpy(zero_copy_only=False)
+        fits |= ~numpy_values(array.is_valid())
     result = _scaled_lanes(keys, np.where(fits, low, 0), np.full(n, array.type.scale))
     if not fits.all():
         _put(result, ~fits, _decimal_text_lanes(keys, pc.cast(pc.filter(array, pa.array(~fits)), pa.string())))
@@ -432,7 +433,7 @@ def _through_dictionary(dictionary: pa.Array, positions: pa.Array, dtype: pa.Dat
         return ValueHash(*kernels.take_lanes((inner.a, inner.b), indices, validity, positions.null_count,
                                              positions.offset, (keys.key(0, _KIND, NULL_KIND),
                                                                 keys.key(1, _KIND, NULL_KIND))))
-    indices = positions.fill_null(0).to_numpy(zero_copy_only=False)
+    indices = numpy_values(positions)
     result = ValueHash(inner.a[indices], inner.b[indices]) if len(inner.a) else _zeros(len(positions))
     return _with_nulls(positions, result, keys)
 
@@ -522,7 +523,7 @@ def _value_hashes(array: pa.Array, dtype: pa.DataType, keys: Keys, as_double: bo
     if family == NUMERIC:
         if pa.types.is_integer(kind_type):
             if pa.types.is_uint64(kind_type):
-                raw = array.fill_null(0).to_numpy(zero_copy_only=False)
+                raw = numpy_values(array)
                 big = raw >= U64(1 << 63)
                 result = _lanes(keys, INT, raw.view(np.int64))
                 if big.any():
@@ -530,11 +531,11 @@ def _value_hashes(array: pa.Array, dtype: pa.DataType, keys: Keys, as_double: bo
             else:
                 result = _lanes(keys, INT, _ints(array))
         elif pa.types.is_floating(kind_type):
-            result = _double_lanes(keys, array.fill_null(0).to_numpy(zero_copy_only=False))
+            result = _double_lanes(keys, numpy_values(array))
         elif as_double:
             # the exact text parsed as a double is the correctly rounded nearest double
-            doubles = pc.cast(plain_decimal_text(_decimal_text(array)).fill_null("0"), pa.float64())
-            result = _double_lanes(keys, doubles.to_numpy(zero_copy_only=False))
+            doubles = pc.cast(zero_filled(plain_decimal_text(_decimal_text(array))), pa.float64())
+            result = _double_lanes(keys, numpy_values(doubles))
         elif pa.types.is_decimal128(array.type):
             result = _decimal_lanes(keys, array)
         else:  # wide decimals arrive as their exact text
@@ -546,7 +547,7 @@ def _value_hashes(array: pa.Array, dtype: pa.DataType, keys: Keys, as_double: bo
             array = array.cast(pa.large_binary())
         result = _text_lanes(keys, BYTES, array)
     elif family == BOOLEAN:
-        result = _lanes(keys, INT, array.fill_null(False).to_numpy(zero_copy_only=False).astype(np.int64))
+        result = _lanes(keys, INT, numpy_values(array).astype(np.int64))
     elif family == DATE:
         result = _lanes(keys, INT, _ints(array.cast(pa.int32()) if pa.types.is_date32(array.type) else array))
     elif family in (TIMESTAMP, TIMESTAMP_TZ):  # engine form: the raw count of the table's unit
@@ -567,7 +568,7 @@ def _value_hashes(array: pa.Array, dtype: pa.DataType, keys: Keys, as_double: bo
 def _with_nulls(array: pa.Array, result: ValueHash, keys: Keys) -> ValueHash:
     """NULL as a value of its own."""
     if array.null_count:
-        nulls = ~array.is_valid().to_numpy(zero_copy_only=False)
+        nulls = ~numpy_values(array.is_valid())
         result.a[nulls] = U64(keys.key(0, _KIND, NULL_KIND))
         result.b[nulls] = U64(keys.key(1, _KIND, NULL_KIND))
     return result
@@ -706,9 +707,9 @@ def _combined(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.DataType
             ints = _stored_ints(values).astype(np.int64, copy=False).view(U64)
             kernels.add_int_columns(ints, values.buffers()[0], values.null_count, values.offset, constants["int"],
                                     constants["null"], listed, position_keys, out)
-    return pa.table([pa.array(np.repeat(np.array(numbers, np.int32), n_rows)),
-                     pa.array(np.repeat(np.array(sets, np.int32), n_rows)), pa.array(out[0]), pa.array(out[1])],
-                    schema=FPS_SCHEMA)
+    return pa.table([numpy_array(np.repeat(np.array(numbers, np.int32), n_rows)),
+                     numpy_array(np.repeat(np.array(sets, np.int32), n_rows)), numpy_array(out[0]),
+                     numpy_array(out[1])], schema=FPS_SCHEMA)
 
 
 @functools.lru_cache(maxsize=64)
@@ -722,7 +723,7 @@ def _position_keys(keys: Keys, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _joined(arrays: list[np.ndarray], dtype: type) -> pa.Array:
-    return pa.array(np.concatenate(arrays) if arrays else np.zeros(0, dtype))
+    return numpy_array(np.concatenate(arrays) if arrays else np.zeros(0, dtype))
 
 
 # Integer columns of at least this many rows are added from their own buffers; shorter ones are

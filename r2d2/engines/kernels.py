@@ -239,20 +239,22 @@ def warm() -> None:
         return
     import pyarrow as pa
 
+    from r2d2.arrays import numpy_array, text_array
     from r2d2.engines.fingerprint import Keys
 
     keys = Keys.fresh()
     for dtype in (pa.string(), pa.large_string()):  # both offset widths, whatever kernels.JIT says now
-        array = pa.array(["a", "bcdefghijk", None], dtype)
+        array = text_array(["a", "bcdefghijk", None], dtype)
         wide = pa.types.is_large_string(dtype)
         offsets = np.frombuffer(array.buffers()[1], np.int64 if wide else np.int32)[:len(array) + 1]
         bytes_lanes(offsets, np.frombuffer(array.buffers()[2], np.uint8), keys.word_keys(2), (1, 3), (5, 7))
-    table = pa.table({"a": pa.array([3, 1, 3], pa.uint64()), "b": pa.array([2, 2, 2], pa.uint64())})
-    a, b = table.column("a").to_numpy(), table.column("b").to_numpy()
+    a, b = np.array([3, 1, 3], U64), np.array([2, 2, 2], U64)
+    a.flags.writeable = b.flags.writeable = False  # as the scan's arrays from Arrow's buffers are
     grouped = group(a, b, np.array([0, 3]))
     add_columns((a, b), ([0], [3], [0], [0]), (a[:1].copy(), b[:1].copy()), (np.zeros(3, U64), np.zeros(3, U64)))
     missing(grouped[:3], grouped[:3], True)
-    for nulls in (pa.array([1, None, 3], pa.int64()), pa.array([1, 2, 3], pa.int64())):
+    for valid in ([True, False, True], [True, True, True]):
+        nulls = numpy_array(np.array([1, 0, 3], np.int64), valid=np.array(valid))
         validity, ints = nulls.buffers()[0], np.frombuffer(nulls.buffers()[1], np.int64)[:3]
         int_lanes(ints, validity, nulls.null_count, 0, (1, 2), (3, 4))
         take_lanes((a, b), np.zeros(3, np.int32), validity, nulls.null_count, 0, (3, 4))

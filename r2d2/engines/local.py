@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
+from r2d2.arrays import numpy_array, numpy_values
 from r2d2.config import ScanConfig, memory_bytes
 from r2d2.discover import TableRef
 from r2d2.engines import kernels
@@ -318,7 +319,7 @@ class LocalEngine:
             spec = [(i, d) for i, (_, d) in enumerate(check.child_colset)]
             rows = fingerprint_rows(sample.rows, sample.types, [spec], self.keys)
             # An explicit row index: the row shown as evidence must be the one that is missing.
-            numbered = rows.append_column("i", pa.array(range(rows.num_rows), pa.int64()))
+            numbered = rows.append_column("i", numpy_array(np.arange(rows.num_rows, dtype=np.int64)))
             self.con.register("__sample", numbered)
             try:
                 row = self.con.execute(
@@ -412,11 +413,11 @@ class LocalEngine:
         assert self._grouped is not None
         if rows.num_rows == 0:
             return
-        t = rows.column("t").to_numpy()
-        k = rows.column("k").to_numpy()
+        t = numpy_values(rows.column("t"))
+        k = numpy_values(rows.column("k"))
         cut = np.flatnonzero((t[1:] != t[:-1]) | (k[1:] != k[:-1])) + 1
         starts = np.concatenate([[0], cut, [len(t)]]).astype(np.int64)
-        a, b, count, first = kernels.group(rows.column("a").to_numpy(), rows.column("b").to_numpy(), starts)
+        a, b, count, first = kernels.group(numpy_values(rows.column("a")), numpy_values(rows.column("b")), starts)
         for s, start in enumerate(starts[:-1]):
             self._grouped[int(t[start]), int(k[start])] = (a[first[s]:first[s + 1]], b[first[s]:first[s + 1]],
                                                            count[first[s]:first[s + 1]])
@@ -429,12 +430,12 @@ class LocalEngine:
         lanes: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in range(len(specs))}
         for batch in iter_table_batches(self.lake, job.table, columns, dictionaries=True):
             rows = fingerprint_rows(batch, types, specs, self.keys).combine_chunks()
-            k = rows.column("k").to_numpy()
-            a, b = rows.column("a").to_numpy(), rows.column("b").to_numpy()
-            cut = [0, *(np.flatnonzero(k[1:] != k[:-1]) + 1).tolist(), len(k)]
+            sets = numpy_values(rows.column("k"))
+            a, b = numpy_values(rows.column("a")), numpy_values(rows.column("b"))
+            cut = [0, *(np.flatnonzero(sets[1:] != sets[:-1]) + 1).tolist(), len(sets)]
             for lo, hi in zip(cut[:-1], cut[1:]):
                 if hi > lo:
-                    lanes[int(k[lo])].append((a[lo:hi], b[lo:hi]))
+                    lanes[int(sets[lo])].append((a[lo:hi], b[lo:hi]))
         assert self._grouped is not None
         for k, parts in lanes.items():
             if parts:

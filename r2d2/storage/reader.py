@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from r2d2.arrays import constant_array, text_scalar
 from r2d2.errors import TableReadError, concise
 from r2d2.model import TableProfile
 from r2d2.storage import Lake
@@ -89,7 +90,7 @@ def plain_decimal_text(texts: pa.Array) -> pa.Array:
                           for t in texts.to_pylist()], pa.string())
     dotted = pc.match_substring(texts, ".")
     trimmed = pc.if_else(dotted, pc.utf8_rtrim(pc.utf8_rtrim(texts, characters="0"), characters="."), texts)
-    return pc.if_else(pc.equal(trimmed, "-0"), "0", trimmed)
+    return pc.if_else(pc.equal(trimmed, text_scalar("-0", trimmed.type)), text_scalar("0", trimmed.type), trimmed)
 
 
 def engine_array(array: pa.Array, dtype: pa.DataType) -> pa.Array:
@@ -202,7 +203,7 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
                     where = {}
                 for col, dtype, target in zip(columns, types, schema.types):
                     if col in profile.partition_columns:
-                        arrays.append(pa.array([datafile.partition.get(col)] * batch.num_rows, dtype))
+                        arrays.append(constant_array(datafile.partition.get(col), dtype, batch.num_rows))
                     elif col in present:
                         arr = batch.column(where.get(col, col))
                         dictionary = pa.types.is_dictionary(arr.type) and pa.types.is_dictionary(target)
@@ -258,7 +259,7 @@ def _constant_batches(n: int, columns: list[str], types: list[pa.DataType], part
     for start in range(0, n, batch_rows):
         size = min(batch_rows, n - start)
         arrays = [pa.nulls(size, target) if pa.types.is_dictionary(target) else  # a column absent from the file
-                  pa.array([partition.get(c)] * size, t) for c, t, target in zip(columns, types, schema.types)]
+                  constant_array(partition.get(c), t, size) for c, t, target in zip(columns, types, schema.types)]
         yield pa.record_batch(arrays if native else [a if a.type == target else engine_array(a, t)
                                                      for a, t, target in zip(arrays, types, schema.types)],
                               schema=schema)
