@@ -116,11 +116,14 @@ def dictionary_type(dtype: pa.DataType) -> pa.DataType:
 
 def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
                        fragments: list[int] | None = None, batch_rows: int = BATCH_ROWS,
-                       native: bool = False, dictionaries: bool = False) -> Iterator[pa.RecordBatch]:
+                       native: bool = False, dictionaries: bool = False,
+                       threads: bool = True) -> Iterator[pa.RecordBatch]:
     """Batches of the given fragments (all when None): columns c0..cN (= `columns`) in engine form,
     or, with `native`, under their own names and types (what rebuild recipes run on). With
     `dictionaries`, the profile's dictionary_columns among them come as dictionaries (as stored:
-    each distinct value decoded once), for an engine that takes them.
+    each distinct value decoded once), for an engine that takes them. With `threads`, pyarrow
+    decodes a large file's columns on its own threads (a caller running threads of its own does
+    better without: they only contend with them).
 
     Raises TableReadError naming the table and file when a data page cannot be read."""
     types = [profile.column(c).type for c in columns]
@@ -193,7 +196,7 @@ def iter_table_batches(lake: Lake, profile: TableProfile, columns: list[str],
                 batches = rows.to_batches() if rows.num_rows else []
             else:
                 batches = pf.iter_batches(batch_size=batch_rows, row_groups=row_groups, columns=wanted,
-                                          use_threads=True)
+                                          use_threads=threads)
             for batch in batches:
                 arrays = []
                 # by position (by name is a search per column); a name twice in the file is pyarrow's
