@@ -36,7 +36,8 @@ def test_contained_edges_equal_the_oracle(generated: Path, semantics: str, tmp_p
 def test_both_fingerprint_stores_give_the_same_edges(generated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The in-memory multisets (sorted arrays, merged by numba's loops or searched by numpy) and
     DuckDB's (grouped and joined in SQL) are implementations of one comparison: every edge, reason
-    included, is the same, whichever code hashes (numba's loops run from 0 bytes read here)."""
+    included, is the same, whichever code hashes (numba's loops run from 0 bytes read here; their
+    merges on both workers, a few pairs a task, so that pairs of several tasks meet in one batch)."""
     import r2d2.engines.local as local
     from r2d2.engines import kernels
 
@@ -46,7 +47,8 @@ def test_both_fingerprint_stores_give_the_same_edges(generated: Path, monkeypatc
         if kernels.AVAILABLE:
             with monkeypatch.context() as patch:
                 patch.setattr(local, "JIT_MIN_BYTES", 0)
-                assert scan_edges(generated, fingerprint_store="memory", semantics=semantics) == duck
+                patch.setattr(local, "COMPARE_SLICE", 3)
+                assert scan_edges(generated, fingerprint_store="memory", semantics=semantics, workers=2) == duck
                 assert kernels.JIT
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -82,6 +82,9 @@ JIT_MIN_BYTES = 64_000_000
 # Bytes a fingerprint row takes while a table is hashed and grouped in memory (two lanes, a count,
 # and the sort's temporaries): what decides whether the lake's multisets fit in memory.
 MEMORY_BYTES_PER_ROW = 40
+# Pairs per task when in-memory multisets are compared on the workers: a task costs a hand-over of
+# the interpreter lock (~0.1 ms), a pair's merge from microseconds to milliseconds.
+COMPARE_SLICE = 64
 
 T = TypeVar("T")
 
@@ -543,14 +546,23 @@ class LocalEngine:
         if not checks:
             return []
         if self._grouped is not None:
+            grouped = self._grouped
             empty = (np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0, np.int64))
-            out = []
-            for check in checks:
-                child = self._grouped.get((self._tables[check.child], self._colsets[check.child][check.child_colset]))
-                parent = self._grouped.get(
-                    (self._tables[check.parent], self._colsets[check.parent][check.parent_colset]))
-                out.append(kernels.missing(child or empty, parent or empty, semantics == "bag"))
-            return out
+
+            def merge(some: Sequence[PairCheck]) -> list[tuple[int, int]]:
+                out = []
+                for check in some:
+                    child = grouped.get((self._tables[check.child], self._colsets[check.child][check.child_colset]))
+                    parent = grouped.get(
+                        (self._tables[check.parent], self._colsets[check.parent][check.parent_colset]))
+                    out.append(kernels.missing(child or empty, parent or empty, semantics == "bag"))
+                return out
+
+            if not kernels.JIT:  # numpy's searches hold the interpreter lock between calls: one thread
+                return merge(checks)
+            # numba's merges let go of the lock: on every worker, a slice of pairs at a time
+            slices = [checks[i:i + COMPARE_SLICE] for i in range(0, len(checks), COMPARE_SLICE)]
+            return [count for part in each(merge, slices, self.config.workers) for count in part]
         pairs = pa.table({
             "i": list(range(len(checks))),
             "ct": [self._tables[c.child] for c in checks],
