@@ -19,7 +19,8 @@ of `--repeat` runs each, taken alternately), and their ratio.
 - group: each segment's distinct fingerprints, sorted, with counts. The baseline orders each
   segment by numpy's argsort and gathers both lanes, as group did before; r2d2's buckets the
   fingerprints by their first lane's top bits and sorts each bucket where it lies. Both count the
-  runs with the same loop.
+  runs with the same loop. On segments over 262,144 rows, also against the one pass of up to 2^16
+  buckets that group made before it bucketed such segments in two passes.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 from numba import njit
 
 from r2d2.engines import kernels
-from r2d2.engines._loops import _fmix, _runs
+from r2d2.engines._loops import BUCKET_ROWS, _bucket, _fmix, _runs, _sort_bucket
 from r2d2.engines.fingerprint import int_stacks
 
 U64 = np.uint64
@@ -167,14 +168,40 @@ def _group_argsort(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np
     return out[0][:m], out[1][:m], out[2][:m], out[3]
 
 
-def bench_group(rows: int, segments: int, repeat: int) -> None:
+@njit(nogil=True)
+def _sort_one_pass(a, b, starts, out_a, out_b):  # type: ignore[no-untyped-def]
+    """The baseline of two passes: _loops._sort_by_first as it was, one pass into at most 2^16
+    buckets however long the segment (its buckets then grow past SMALL_BUCKET: merge sorts)."""
+    counts = np.empty((1 << 16) + 1, np.int64)
+    for s in range(starts.shape[0] - 1):
+        lo, hi = starts[s], starts[s + 1]
+        bits = 0
+        while bits < 16 and (BUCKET_ROWS << (bits + 1)) <= hi - lo:
+            bits += 1
+        _bucket(a[lo:hi], b[lo:hi], out_a[lo:hi], out_b[lo:hi], counts, U64(64 - bits) if bits else U64(0), bits)
+        for k in range(1 << bits):
+            _sort_bucket(out_a[lo + counts[k]:lo + counts[k + 1]], out_b[lo + counts[k]:lo + counts[k + 1]])
+
+
+def _group_one_pass(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
+    n = len(a)
+    sorted_a, sorted_b = np.empty(n, U64), np.empty(n, U64)
+    _sort_one_pass(a, b, starts, sorted_a, sorted_b)
+    out = np.empty(n, U64), np.empty(n, U64), np.empty(n, np.int64), np.empty(len(starts), np.int64)
+    m = _runs(sorted_a, sorted_b, starts, *out)
+    return out[0][:m], out[1][:m], out[2][:m], out[3]
+
+
+def bench_group(rows: int, segments: int, repeat: int, baseline: str = "argsort") -> None:
     rng = np.random.default_rng(0)
     a = rng.integers(0, 2**63, rows, dtype=np.int64).view(U64)
     b = rng.integers(0, 2**63, rows, dtype=np.int64).view(U64)
     a[::10], b[::10] = a[0], b[0]  # a tenth of the rows: copies of one row
     starts = np.linspace(0, rows, segments + 1).astype(np.int64)
-    compare(f"group {rows:,} rows in {segments} segments", lambda: _group_argsort(a, b, starts),
-            lambda: kernels.group(a, b, starts), rows, repeat)
+    base = _group_argsort if baseline == "argsort" else _group_one_pass
+    compare(f"group {rows:,} rows in {segments} segments" if baseline == "argsort" else
+            f"group {rows:,} rows, 1 pass before",
+            lambda: base(a, b, starts), lambda: kernels.group(a, b, starts), rows, repeat)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_int_stacks(tables, rows, nulls_every, args.repeat)
     for rows, segments in ((20_000, 10), (200_000, 4), (1_000_000, 1), (4_000_000, 2)):
         bench_group(rows, segments, args.repeat)
+    for rows, segments in ((300_000, 1), (1_500_000, 1), (6_000_000, 1)):  # two passes, against one
+        bench_group(rows, segments, args.repeat, baseline="one pass")
     return 0
 
 

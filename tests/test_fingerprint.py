@@ -225,6 +225,38 @@ def test_grouping_and_merging_fingerprints_count_exactly(rows: list[tuple[int, i
     _check_grouping_under(compiled, rows, cuts, parent_rows, bag)
 
 
+def test_grouping_segments_of_millions_of_rows_in_two_passes() -> None:
+    """Segments too large for one pass of the compiled sort (two: the top bits, then the next ones
+    within each bucket) group as numpy's argsort does, bit for bit: random first lanes, the lowest
+    and highest ones, equal first lanes with different second ones, many copies of a few rows (a
+    bucket that the second pass cannot split), beside a segment small enough for one pass."""
+    import numpy as np
+
+    from r2d2.engines import _loops, kernels
+
+    if not kernels.AVAILABLE:
+        pytest.skip("numba is not importable here: only numpy's code runs")
+    rng = np.random.default_rng(7)
+    two_passes = (4 << _loops.ONE_PASS_BITS) + 1000
+    sizes = [two_passes, 2000, 2 * two_passes]
+    a = rng.integers(0, 2**64 - 1, sum(sizes), dtype=np.uint64, endpoint=True)
+    b = rng.integers(0, 3, sum(sizes), dtype=np.uint64)
+    a[:50], a[50:100] = 0, np.uint64(2**64 - 1)  # the edges of the first bucket and the last
+    a[1000:1400] = a[999]  # one first lane, second lanes 0-2
+    a[5000:9000], b[5000:9000] = a[rng.integers(5000, 5010, 4000)], 1  # copies of ten rows
+    starts = np.cumsum([0, *sizes]).astype(np.int64)
+    kernels.JIT = True
+    try:
+        compiled = kernels.group(a, b, starts)
+        kernels.JIT = False
+        reference = kernels.group(a, b, starts)
+    finally:
+        kernels.JIT = True
+    for got, want in zip(compiled, reference):
+        assert np.array_equal(got, want)
+    assert int(compiled[2].sum()) == len(a) and len(compiled[0]) < len(a)
+
+
 # First lanes over all 64 bits (the compiled sort buckets rows by their top bits): a few values
 # near each edge and spread between, so that rows share first lanes, buckets and top bits.
 _LANES = [0, 1, 2**63 - 1, 2**63, 2**64 - 2, 2**64 - 1, *(k * 0x9E3779B97F4A7C15 % 2**64 for k in range(1, 40))]
