@@ -292,6 +292,47 @@ def test_dictionary_encoded_columns_read_as_dictionaries_hash_as_plain_ones(lake
         read_rows(root, table, columns, dictionaries=True)
 
 
+def test_view_columns_stored_dictionary_encoded_read_as_dictionaries(lake: Path) -> None:
+    """String and binary views (what DuckDB's and Polars' Arrow writers store: TPC-H's generator
+    here) that every file stores dictionary-encoded read as dictionaries too, pyarrow decoding each
+    distinct value once, where they were read as views and copied into plain strings to be hashed:
+    two files with their own dictionaries, NULLs among the values. Their row fingerprints
+    and value hashes are the ones plain reading gives, by numba's loops and numpy's code."""
+    from r2d2.engines import kernels
+    from r2d2.engines.fingerprint import Keys, fingerprint_rows, value_hashes
+    from r2d2.storage.reader import read_rows
+
+    names = [None if i % 11 == 0 else f"a name long enough not to be inlined {i % 40}" for i in range(2000)]
+    tags = pa.array([b"t%d" % (i % 3) for i in range(2000)], pa.binary_view())
+    views = pa.table({"name": pa.array(names, pa.string_view()), "tag": tags, "n": list(range(2000))})
+    write_table(lake, "v", views, row_group_size=700)
+    write_table(lake, "v", views.slice(100, 500), name="part-00001.parquet")  # its own dictionaries
+    root = open_lake(str(lake))
+    refs, _ = discover_tables(root)
+    got = {p.id: p for p in profile_tables(root, refs, ScanConfig())}
+    table = got["v"]
+    assert table.error is None and table.dictionary_columns == {"name", "tag"}
+    columns = ["name", "tag", "n"]
+    types = [table.column(c).type for c in columns]
+    as_stored = read_rows(root, table, columns, dictionaries=True)
+    assert [pa.types.is_dictionary(t) for t in as_stored.schema.types] == [True, True, False]
+    plain = read_rows(root, table, columns)
+    assert not any(pa.types.is_dictionary(t) for t in plain.schema.types)
+    specs = [[(0, False), (1, False), (2, False)], [(1, False)]]
+    keys = Keys.fresh()
+    before = kernels.JIT
+    try:
+        for compiled in {False, kernels.AVAILABLE}:
+            kernels.JIT = compiled
+            assert fingerprint_rows(as_stored, types, specs, keys).equals(fingerprint_rows(plain, types, specs, keys))
+            for position, dtype in enumerate(types):
+                stored, read = value_hashes(as_stored.column(position), dtype, keys), \
+                    value_hashes(plain.column(position), dtype, keys)
+                assert stored.a.tolist() == read.a.tolist() and stored.b.tolist() == read.b.tolist()
+    finally:
+        kernels.JIT = before
+
+
 def test_a_column_reads_as_a_dictionary_only_where_every_file_stores_plain_bytes(lake: Path) -> None:
     """A binary table one of whose files stores the column as fixed-size binary (the schema merge
     allows it), dictionary-encoded: that file's type is not one read as a dictionary, so the
