@@ -200,7 +200,21 @@ def _unify(table_id: str, paths: list[str], schemas: list[pa.Schema]) -> pa.Sche
     try:
         return pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        try:  # string views beside plain strings (files of two writers): the same values, as large strings
+            plain = [_without_views(s.remove_metadata()) for s in schemas]
+            return pa.unify_schemas(plain, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
         raise TableReadError(f"files have incompatible schemas (e.g. {paths[0]}): {exc}", table=table_id) from exc
+
+
+def _without_views(schema: pa.Schema) -> pa.Schema:
+    """Top-level string and binary view columns as large strings and large binaries."""
+    def plain(dtype: pa.DataType) -> pa.DataType:
+        if pa.types.is_string_view(dtype):
+            return pa.large_string()
+        return pa.large_binary() if pa.types.is_binary_view(dtype) else dtype
+    return pa.schema([f.with_type(plain(f.type)) for f in schema])
 
 
 def _delta_file_path(location: str, rel: str) -> str:

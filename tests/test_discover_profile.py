@@ -333,6 +333,32 @@ def test_view_columns_stored_dictionary_encoded_read_as_dictionaries(lake: Path)
         kernels.JIT = before
 
 
+def test_view_files_beside_plain_ones_are_one_table(lake: Path) -> None:
+    """A table whose files store a column as string (or binary) views in some files and plain in
+    others (two writers: DuckDB's Arrow export and pyarrow, say) is one table of large strings,
+    read alike from both kinds of file: it and a plain copy of its rows contain each other. Types
+    that cannot meet are still an error naming a file."""
+    from tests.conftest import scan_edges
+
+    rows = pa.table({"s": [f"value {i}" if i % 9 else None for i in range(600)],
+                     "b": [b"x%d" % (i % 4) for i in range(600)], "n": list(range(600))})
+    viewed = rows.cast(pa.schema([("s", pa.string_view()), ("b", pa.binary_view()), ("n", pa.int64())]))
+    write_table(lake, "mixed", viewed.slice(0, 250))
+    write_table(lake, "mixed", rows.slice(250), name="part-00001.parquet")
+    write_table(lake, "plain", rows)
+    write_table(lake, "clash", viewed)
+    numbers = pa.table({"s": list(range(600)), "b": rows["b"], "n": rows["n"]})  # s: integers, not text
+    write_table(lake, "clash", numbers, name="part-00001.parquet")
+    root = open_lake(str(lake))
+    refs, _ = discover_tables(root)
+    got = {p.id: p for p in profile_tables(root, refs, ScanConfig())}
+    assert got["mixed"].error is None
+    assert [c.type for c in got["mixed"].columns] == [pa.large_string(), pa.large_binary(), pa.int64()]
+    assert got["clash"].error is not None and "incompatible schemas" in got["clash"].error
+    edges = scan_edges(lake, semantics="bag")
+    assert edges[("mixed", "plain")]["status"] == edges[("plain", "mixed")]["status"] == "contained"
+
+
 def test_a_column_reads_as_a_dictionary_only_where_every_file_stores_plain_bytes(lake: Path) -> None:
     """A binary table one of whose files stores the column as fixed-size binary (the schema merge
     allows it), dictionary-encoded: that file's type is not one read as a dictionary, so the
