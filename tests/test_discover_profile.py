@@ -293,7 +293,7 @@ def test_dictionary_encoded_columns_read_as_dictionaries_hash_as_plain_ones(lake
 
 
 def test_view_columns_stored_dictionary_encoded_read_as_dictionaries(lake: Path) -> None:
-    """String and binary views (what DuckDB's and Polars' Arrow writers store: TPC-H's generator
+    """String and binary views (what DuckDB's Arrow export stores: TPC-H's generator
     here) that every file stores dictionary-encoded read as dictionaries too, pyarrow decoding each
     distinct value once, where they were read as views and copied into plain strings to be hashed:
     two files with their own dictionaries, NULLs among the values. Their row fingerprints
