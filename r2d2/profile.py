@@ -108,7 +108,7 @@ def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Sche
     nested = {f.name for f in data_fields if family_of(f.type) == NESTED}
     # columns that may read as dictionaries: plain string and binary types, in every file, and
     # dictionary-encoded in every chunk seen so far
-    encoded = {f.name for f in data_fields if f.type in _DICTIONARY_TYPES}
+    encoded = {f.name for f in data_fields if f.type in DICTIONARY_TYPES}
     truncation = config.stats_truncation_bytes
     for number, (file_index, meta) in enumerate(metas):
         leaves = leaf_ranges(file_schemas[number] if file_schemas is not None else meta.schema.to_arrow_schema())
@@ -129,7 +129,7 @@ def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Sche
                     chunk = rg.column(first)
                     column_bytes[name] += chunk.total_compressed_size
                     stats[name] = parquet_column_stats(chunk.statistics, ftype, truncation)
-                    if name in encoded and (ftype not in _DICTIONARY_TYPES or
+                    if name in encoded and (ftype not in DICTIONARY_TYPES or
                                             not dictionary_encoded(chunk, rg.num_rows)):
                         encoded.discard(name)
                 else:
@@ -150,7 +150,7 @@ def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Sche
 # binaries are not). Views read as dictionaries of plain strings or bytes: pyarrow decodes each
 # distinct value once, where a view column was decoded value by value and then copied into plain
 # strings to be hashed (TPC-H SF1, whose generator writes views: scan 3.08 -> 2.65 s).
-_DICTIONARY_TYPES = (pa.string(), pa.large_string(), pa.string_view(), pa.binary(), pa.large_binary(),
+DICTIONARY_TYPES = (pa.string(), pa.large_string(), pa.string_view(), pa.binary(), pa.large_binary(),
                      pa.binary_view())
 
 

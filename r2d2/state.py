@@ -40,6 +40,7 @@ from r2d2 import __version__
 from r2d2.errors import UsageError
 from r2d2.model import Column, ColumnStats, DataFile, Edge, Fragment, TableProfile
 from r2d2.output import json_pieces, write_atomic
+from r2d2.profile import DICTIONARY_TYPES
 from r2d2.storage.paths import check_relative, is_uri, redact_uri
 
 STATE = "r2d2-state.json.gz"
@@ -123,6 +124,7 @@ def profile_json(p: TableProfile) -> dict[str, Any] | None:
             "fragments": [[f.file, f.row_group, f.rows, {k: _stats(s) for k, s in f.stats.items()}]
                           for f in p.fragments],
             "listing": [list(entry) for entry in p.listing or []],
+            "dictionary_columns": sorted(p.dictionary_columns),
         }
     except (_Unstorable, pa.ArrowException):
         return None
@@ -155,12 +157,20 @@ def profile_from_json(d: dict[str, Any], statistics: bool = True) -> TableProfil
     rows, size = d["rows"], d["bytes"]
     if not (isinstance(rows, int) and isinstance(size, int) and rows >= 0 and size >= 0):
         raise ValueError(f"bad counts of {d['id']}")
+    # Columns every file stores dictionary-encoded (told from the footers, which an unchanged table
+    # keeps): read as dictionaries. Only string and binary columns of the files can be (a state
+    # before this was stored, or a forged one, reads the others plain: slower, the same rows).
+    readable = {f.name for f in schema if f.type in DICTIONARY_TYPES} - set(d["partition_columns"])
+    encoded = d.get("dictionary_columns", [])
+    if not isinstance(encoded, list):
+        raise ValueError(f"bad dictionary columns of {d['id']}")
     return TableProfile(
         id=d["id"], format=str(d["format"]), location=str(d["location"]), files=files,
         columns=[Column(f.name, f.type) for f in schema], partition_columns=[str(c) for c in d["partition_columns"]],
         rows=rows, bytes=size, column_bytes={str(k): int(v) for k, v in d["column_bytes"].items()},
         stats=stats, fragments=fragments,
-        reader=str(d["reader"]), statistics=str(d["statistics"]), version=str(d["version"]), listing=listing)
+        reader=str(d["reader"]), statistics=str(d["statistics"]), version=str(d["version"]), listing=listing,
+        dictionary_columns=frozenset(c for c in encoded if c in readable))
 
 
 _VERDICT_KEYS = {"parent", "child", "status", "stage", "reason", "run"}

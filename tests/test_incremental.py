@@ -416,3 +416,41 @@ def test_outputs_are_written_a_table_at_a_time() -> None:
         assert json.loads("".join(pieces)) == whole
         if compact:  # lists dumped in chunks give the very text of one dump
             assert "".join(pieces) == json.dumps(whole, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_a_stored_profile_keeps_the_columns_read_as_dictionaries(lake: Path, tmp_path: Path) -> None:
+    """An unchanged table's profile, taken from the state, reads the same string columns as
+    dictionaries as a fresh profile does (they were read plain, as the state did not keep them).
+    The state is untrusted: a stored name that is no string or binary column of the table, or a
+    partition key, is dropped, and a list that is not one has the table profiled again."""
+    from r2d2.discover import discover_tables
+    from r2d2.profile import profile_tables
+    from r2d2.state import STATE, load_state
+    from r2d2.storage import open_lake
+
+    build_lake(lake, n_tables=12, seed=5)
+    out = tmp_path / "out"
+    run_scan(str(lake), out, ScanConfig())
+    root = open_lake(str(lake))
+    refs, _ = discover_tables(root)
+    fresh = {p.id: p for p in profile_tables(root, refs, ScanConfig())}
+    state = load_state(out, root.uri, "bag", "local", [])
+    assert state is not None
+    stored = {t: p.dictionary_columns for t, p in state.profiles.items()}
+    assert stored == {t: fresh[t].dictionary_columns for t in stored} and any(stored.values())
+
+    doc = json.loads(gzip.decompress((out / STATE).read_bytes()))
+    table = next(t for t in doc["tables"] if t["dictionary_columns"])
+    strings = set(table["dictionary_columns"])
+    others = [c.name for c in fresh[table["id"]].columns if c.name not in strings]
+    table["dictionary_columns"] += [*others, "no such column"]
+    (out / STATE).write_bytes(gzip.compress(json.dumps(doc).encode()))
+    state = load_state(out, root.uri, "bag", "local", [])
+    assert state is not None and state.profiles[table["id"]].dictionary_columns == strings
+    table["dictionary_columns"] = "all"
+    (out / STATE).write_bytes(gzip.compress(json.dumps(doc).encode()))
+    warnings: list[str] = []
+    state = load_state(out, root.uri, "bag", "local", warnings)
+    assert state is not None and table["id"] not in state.profiles and len(state.profiles) == len(stored) - 1
+    assert warnings == [f"the state's profile of {table['id']!r} is unreadable (bad dictionary columns of "
+                        f"{table['id']}); profiled again"]
