@@ -149,7 +149,7 @@ def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Sche
 # Read as dictionaries only where the file and the table agree on one of these types (fixed-size
 # binaries are not). Views read as dictionaries of plain strings or bytes: pyarrow decodes each
 # distinct value once, where a view column was decoded value by value and then copied into plain
-# strings to be hashed (TPC-H SF1, whose generator writes views: scan 3.08 -> 2.65 s).
+# strings to be hashed (TPC-H SF1, whose generator tpchgen-cli writes views: scan 3.08 -> 2.65 s).
 DICTIONARY_TYPES = (pa.string(), pa.large_string(), pa.string_view(), pa.binary(), pa.large_binary(),
                      pa.binary_view())
 

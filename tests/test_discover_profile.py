@@ -293,7 +293,7 @@ def test_dictionary_encoded_columns_read_as_dictionaries_hash_as_plain_ones(lake
 
 
 def test_view_columns_stored_dictionary_encoded_read_as_dictionaries(lake: Path) -> None:
-    """String and binary views (what DuckDB's Arrow export stores: TPC-H's generator
+    """String and binary views (what arrow-rs writers store: tpchgen-cli, TPC-H's generator
     here) that every file stores dictionary-encoded read as dictionaries too, pyarrow decoding each
     distinct value once, where they were read as views and copied into plain strings to be hashed:
     two files with their own dictionaries, NULLs among the values. Their row fingerprints
@@ -335,7 +335,7 @@ def test_view_columns_stored_dictionary_encoded_read_as_dictionaries(lake: Path)
 
 def test_view_files_beside_plain_ones_are_one_table(lake: Path) -> None:
     """A table whose files store a column as string (or binary) views in some files and plain in
-    others (two writers: DuckDB's Arrow export and pyarrow, say) is one table of large strings,
+    others (two writers: an arrow-rs one and pyarrow, say) is one table of large strings,
     read alike from both kinds of file: it and a plain copy of its rows contain each other. Types
     that cannot meet are still an error naming a file."""
     from tests.conftest import scan_edges

@@ -245,13 +245,14 @@ def test_grouping_segments_of_millions_of_rows_in_two_passes() -> None:
     a[1000:1400] = a[999]  # one first lane, second lanes 0-2
     a[5000:9000], b[5000:9000] = a[rng.integers(5000, 5010, 4000)], 1  # copies of ten rows
     starts = np.cumsum([0, *sizes]).astype(np.int64)
-    kernels.JIT = True
+    before = kernels.JIT
     try:
+        kernels.JIT = True
         compiled = kernels.group(a, b, starts)
         kernels.JIT = False
         reference = kernels.group(a, b, starts)
     finally:
-        kernels.JIT = True
+        kernels.JIT = before
     for got, want in zip(compiled, reference):
         assert np.array_equal(got, want)
     assert int(compiled[2].sum()) == len(a) and len(compiled[0]) < len(a)
