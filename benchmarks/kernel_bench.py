@@ -35,7 +35,7 @@ from numba import njit
 
 from r2d2.engines import kernels
 from r2d2.engines._loops import BUCKET_ROWS, _bucket, _fmix, _runs, _sort_bucket
-from r2d2.engines.fingerprint import int_stacks
+from r2d2.engines.fingerprint import own_stacks
 
 U64 = np.uint64
 
@@ -121,11 +121,11 @@ def bench_int_columns(rows: int, sets: int, nulls_every: int, repeat: int) -> No
     compare(f"add_int_columns {rows:,} x {sets}{shown}", baseline, ours, rows * sets, repeat)
 
 
-def bench_int_stacks(tables: int, rows: int, nulls_every: int, repeat: int) -> None:
+def bench_own_stacks(tables: int, rows: int, nulls_every: int, repeat: int) -> None:
     """Integer columns of many tables added into their row fingerprints (one set each). The
     baseline copies them into one array first (pa.concat_arrays), then adds it in one call, as
     fingerprint_many did before; r2d2's adds each long column from its own buffers, a call each,
-    and copies only the short ones together (fingerprint.int_stacks)."""
+    and copies only the short ones together (fingerprint.own_stacks)."""
     import pyarrow as pa
 
     rng = np.random.default_rng(0)
@@ -142,7 +142,7 @@ def bench_int_stacks(tables: int, rows: int, nulls_every: int, repeat: int) -> N
 
     def ours() -> tuple[np.ndarray, ...]:
         out = (np.zeros(rows * tables, U64), np.zeros(rows * tables, U64))
-        for array, where in int_stacks(columns):
+        for array, where in own_stacks(columns):
             added(array, ([t * rows for t, _ in where], [rows] * len(where), [0] * len(where),
                           [start for _, start in where]), out)
         return out
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     for rows, sets, nulls_every in ((20_000, 1, 0), (2_000_000, 1, 0), (2_000_000, 1, 17), (2_000_000, 3, 17)):
         bench_int_columns(rows, sets, nulls_every, args.repeat)
     for tables, rows, nulls_every in ((500, 300, 0), (500, 3_000, 17), (50, 100_000, 0), (50, 100_000, 17)):
-        bench_int_stacks(tables, rows, nulls_every, args.repeat)
+        bench_own_stacks(tables, rows, nulls_every, args.repeat)
     for rows, segments in ((20_000, 10), (200_000, 4), (1_000_000, 1), (4_000_000, 2)):
         bench_group(rows, segments, args.repeat)
     for rows, segments in ((300_000, 1), (1_500_000, 1), (6_000_000, 1)):  # two passes, against one

@@ -623,24 +623,28 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
         chunks = [c for i, p, _ in group for c in _chunks_of(parts[i][1].column(p))]
         dtype = parts[first][2][position]
         if kernels.JIT and chunks and _hashed_as_ints(chunks[0], dtype):  # the group's one read type
-            # integers: hashed as _combined adds them, from the arrays int_stacks makes (a column
+            # integers: hashed as _combined adds them, from the arrays own_stacks makes (a column
             # without a data buffer, empty, goes the general way below)
             columns = [_one_array(parts[i][1].column(p)) for i, p, _ in group]
             if all(_hashed_as_ints(c, dtype) for c in columns):
-                for array, where in int_stacks(columns):
+                for array, where in own_stacks(columns):
                     stacks.append(array)
                     for i, start in where:
                         offset[group[i]] = (len(stacks) - 1, start)
                 continue
         if chunks and pa.types.is_dictionary(chunks[0].type):  # each through its own dictionary
             stacks.append(_through_dictionaries(chunks, dtype, keys, as_double))
-        else:
-            stacked = pa.concat_arrays(chunks) if len(chunks) != 1 else chunks[0]
-            stacks.append(value_hashes(stacked, dtype, keys, as_double))
-        start = 0
-        for member in group:
-            offset[member] = (len(stacks) - 1, start)
-            start += parts[member[0]][1].num_rows
+            start = 0
+            for member in group:
+                offset[member] = (len(stacks) - 1, start)
+                start += parts[member[0]][1].num_rows
+            continue
+        # hashed from each long column's own buffers, the short ones copied together first: copying
+        # every column into one array took as long as hashing them (and its fresh memory as long again)
+        for array, where in own_stacks([_one_array(parts[i][1].column(p)) for i, p, _ in group]):
+            stacks.append(value_hashes(array, dtype, keys, as_double))
+            for i, start in where:
+                offset[group[i]] = (len(stacks) - 1, start)
     if kernels.JIT:
         return _combined(parts, stacks, offset, keys)
 
@@ -726,14 +730,15 @@ def _joined(arrays: list[np.ndarray], dtype: type) -> pa.Array:
     return numpy_array(np.concatenate(arrays) if arrays else np.zeros(0, dtype))
 
 
-# Integer columns of at least this many rows are added from their own buffers; shorter ones are
-# copied into one array first (benchmarks/kernel_bench.py "int stacks": a call costs about 11 µs, what
-# copying 2,000 values does; copying all columns, the earlier way, took 2.5x as long on long ones).
+# Columns of at least this many rows are hashed (integers: added) from their own buffers; shorter
+# ones are copied into one array first (benchmarks/kernel_bench.py "int stacks": a call costs about
+# 11 µs, what copying 2,000 values does; copying all columns, the earlier way, took 2.5x as long on
+# long ones).
 OWN_STACK_ROWS = 4096
 
 
-def int_stacks(columns: list[pa.Array]) -> list[tuple[pa.Array, list[tuple[int, int]]]]:
-    """The arrays integer columns are added from: each long column its own, the short ones
+def own_stacks(columns: list[pa.Array]) -> list[tuple[pa.Array, list[tuple[int, int]]]]:
+    """The arrays same-typed columns are hashed from: each long column its own, the short ones
     together. Returns (array, [(index of a column, where its rows start in the array)])."""
     stacks: list[tuple[pa.Array, list[tuple[int, int]]]] = []
     short, where, start = [], [], 0
