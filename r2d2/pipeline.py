@@ -18,6 +18,7 @@ import networkx as nx
 import pyarrow as pa
 from tqdm import tqdm
 
+from r2d2 import malloc
 from r2d2.config import ScanConfig
 from r2d2.discover import TableRef, discover_tables
 from r2d2.engines import Engine, make_engine
@@ -632,16 +633,20 @@ _collections_lock = threading.Lock()
 _scans_running = 0
 _thresholds: tuple[int, ...] = ()
 _may_freeze = False
+_heap_kept = False  # r2d2/malloc.py
 
 
 @contextmanager
-def fewer_full_collections() -> Iterator[None]:
-    global _scans_running, _thresholds, _may_freeze
+def scan_settings() -> Iterator[None]:
+    """While scans run: fewer full collections (above), and malloc keeping freed memory for the
+    next batch (r2d2/malloc.py). Both are the process's: put back when the last scan ends."""
+    global _scans_running, _thresholds, _may_freeze, _heap_kept
     with _collections_lock:
         if _scans_running == 0:
             _thresholds = gc.get_threshold()
             gc.set_threshold(_thresholds[0], _thresholds[1], max(_thresholds[2], FULL_COLLECTION_EVERY))
             _may_freeze = gc.get_freeze_count() == 0
+            _heap_kept = malloc.keep_freed_memory()
         _scans_running += 1
     try:
         yield
@@ -653,6 +658,9 @@ def fewer_full_collections() -> Iterator[None]:
                 if _may_freeze:
                     gc.unfreeze()
                     _may_freeze = False
+                if _heap_kept:
+                    malloc.give_back()
+                    _heap_kept = False
 
 
 def freeze_long_lived() -> None:
@@ -669,7 +677,7 @@ def run_scan(lake_uri: str, out_dir: Path | str | None, config: ScanConfig, *, e
     the state the next scan into `out_dir` starts from (or at `state`, a file path or URI shared by
     scans into dated folders). Unless `full`, a usable state makes this scan incremental (see
     r2d2/state.py)."""
-    with fewer_full_collections():
+    with scan_settings():
         return _run_scan(lake_uri, out_dir, config, engine, progress, full, state, **engine_options)
 
 
