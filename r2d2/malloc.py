@@ -7,7 +7,8 @@ per batch (decoded columns, value hashes, row fingerprints), so the kernel kept 
 and unmapping the same memory: on the real-shaped benchmark lake about 240,000 page faults and 0.9 s
 of system time, in a verify of 5.6 s of CPU. While scans run, blocks up to 32 MB come from malloc's
 heaps, which grow 64 MB at a time and keep up to 256 MB free for the next batch. The settings go
-back to glibc's defaults (mallopt(3)) when the last scan ends, and the free memory is returned.
+back to glibc's defaults (mallopt(3)) when the last scan ends, and the free memory is returned;
+glibc's raising of the mmap threshold as blocks are freed stays off after (mallopt turns it off).
 
 Nothing is changed where malloc is not glibc's, or where the process chose its own settings
 (MALLOC_*_ variables or glibc.malloc tunables).

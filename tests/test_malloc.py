@@ -1,44 +1,40 @@
 """While scans run, glibc's malloc keeps freed memory for the next batch instead of handing each
 large block back to the kernel (r2d2/malloc.py); its defaults are back when the last scan ends, and
-a process that tuned malloc itself is left alone. Observed through glibc itself: whether a large
+a process that tuned malloc itself is left alone. Observed through glibc itself, in a fresh process
+each (a long-lived heap may hold a free block that would hide the difference): whether a large
 block is mapped on its own (mallinfo2's hblkhd) or taken from a heap."""
 
 from __future__ import annotations
 
-import ctypes
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-import r2d2.pipeline as pipeline
 from r2d2 import malloc
-from r2d2.config import ScanConfig
 from tests.conftest import write_sales_lake
 
+ROOT = Path(__file__).resolve().parents[1]
+
+OBSERVER = """
+import ctypes, json, sys
+from r2d2 import malloc
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                       "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
 BLOCK = 8 * 2**20  # over glibc's default mmap threshold, under the scan's
 
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in
-                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
-                 "keepcost")]
-
-
-def _libc() -> ctypes.CDLL:
-    if malloc._libc() is None:
-        pytest.skip("malloc here is not glibc's (or the environment tunes it): r2d2 leaves it alone")
-    libc = ctypes.CDLL(None)
-    if not hasattr(libc, "mallinfo2"):
-        pytest.skip("glibc before 2.33: no mallinfo2 to observe malloc with")
-    libc.mallinfo2.restype = _MallInfo2
-    libc.malloc.restype = ctypes.c_void_p
-    libc.malloc.argtypes = [ctypes.c_size_t]
-    libc.free.argtypes = [ctypes.c_void_p]
-    return libc
-
-
-def _mapped_on_its_own(libc: ctypes.CDLL) -> bool:
-    """Whether a BLOCK-byte malloc gets pages of its own from the kernel (freed: handed back)."""
+def mapped():
     before = libc.mallinfo2().hblkhd
     block = libc.malloc(BLOCK)
     try:
@@ -46,41 +42,59 @@ def _mapped_on_its_own(libc: ctypes.CDLL) -> bool:
     finally:
         libc.free(block)
 
+seen = []
+"""
+
+
+def _observe(steps: str, env: dict[str, str] | None = None) -> list[object]:
+    """What a fresh interpreter appends to `seen` running OBSERVER and then `steps`."""
+    if malloc._libc() is None:
+        pytest.skip("malloc here is not glibc's (or the environment tunes it): r2d2 leaves it alone")
+    import ctypes
+
+    if not hasattr(ctypes.CDLL(None), "mallinfo2"):
+        pytest.skip("glibc before 2.33: no mallinfo2 to observe malloc with")
+    code = OBSERVER + steps + "\nprint(json.dumps(seen))\n"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
 
 def test_large_blocks_come_from_the_heap_while_scans_run_and_are_mapped_after() -> None:
-    libc = _libc()
-    malloc.give_back()  # glibc's defaults, whatever earlier tests did
-    assert _mapped_on_its_own(libc)
-    assert malloc.keep_freed_memory()
-    try:
-        assert not _mapped_on_its_own(libc)
-    finally:
-        malloc.give_back()
-    assert _mapped_on_its_own(libc)
+    steps = """
+seen.append(mapped())
+seen.append(malloc.keep_freed_memory())
+seen.append(mapped())
+malloc.give_back()
+seen.append(mapped())
+"""
+    assert _observe(steps) == [True, True, False, True]
 
 
-def test_a_scan_keeps_freed_memory_and_puts_the_defaults_back(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    libc = _libc()
-    malloc.give_back()
+def test_a_scan_keeps_freed_memory_and_puts_the_defaults_back(lake: Path) -> None:
     write_sales_lake(lake)
-    during: list[bool] = []
-    build = pipeline.build_schema_graph
+    steps = f"""
+import r2d2.pipeline as pipeline
+from r2d2.config import ScanConfig
+build = pipeline.build_schema_graph
+def observed(profiles):
+    seen.append(mapped())
+    seen.append(pipeline._heap_kept)
+    return build(profiles)
+pipeline.build_schema_graph = observed
+result = pipeline.run_scan({str(lake)!r}, None, ScanConfig(workers=1))
+seen.append(any(e.status == "contained" for e in result.edges))
+seen.append(mapped())
+"""
+    assert _observe(steps) == [False, True, True, True]
 
-    def observed(profiles: list) -> object:
-        during.append(_mapped_on_its_own(libc))
-        return build(profiles)
 
-    monkeypatch.setattr(pipeline, "build_schema_graph", observed)
-    result = pipeline.run_scan(str(lake), None, ScanConfig(workers=1))
-    assert any(e.status == "contained" for e in result.edges)
-    assert during == [False]
-    assert _mapped_on_its_own(libc)
-
-
-@pytest.mark.parametrize("variable", ["MALLOC_TOP_PAD_", "GLIBC_TUNABLES"])
-def test_a_process_that_tunes_malloc_itself_is_left_alone(variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    libc = _libc()
-    malloc.give_back()
-    monkeypatch.setenv(variable, "glibc.malloc.top_pad=131072" if variable == "GLIBC_TUNABLES" else "131072")
-    assert not malloc.keep_freed_memory()
-    assert _mapped_on_its_own(libc)
+@pytest.mark.parametrize(("variable", "value"), [("MALLOC_TOP_PAD_", "131072"),
+                                                 ("GLIBC_TUNABLES", "glibc.malloc.top_pad=131072")])
+def test_a_process_that_tunes_malloc_itself_is_left_alone(variable: str, value: str) -> None:
+    steps = """
+seen.append(malloc.keep_freed_memory())
+seen.append(mapped())
+"""
+    assert _observe(steps, {variable: value}) == [False, True]
