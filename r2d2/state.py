@@ -120,7 +120,10 @@ def profile_json(p: TableProfile) -> dict[str, Any] | None:
             "partition_columns": p.partition_columns, "rows": p.rows, "bytes": p.bytes,
             "column_bytes": p.column_bytes, "reader": p.reader, "statistics": p.statistics,
             "files": [[f.path, f.bytes, {k: _value(v) for k, v in f.partition.items()}] for f in p.files],
-            "stats": {k: _stats(s) for k, s in p.stats.items()},
+            # a table of one fragment has that fragment's statistics (profile.py merges them): stored
+            # once, as null here (most tables of a lake are one row group of one file)
+            "stats": None if len(p.fragments) == 1 and p.fragments[0].stats == p.stats else
+            {k: _stats(s) for k, s in p.stats.items()},
             "fragments": [[f.file, f.row_group, f.rows, {k: _stats(s) for k, s in f.stats.items()}]
                           for f in p.fragments],
             "listing": [list(entry) for entry in p.listing or []],
@@ -138,6 +141,10 @@ def _statistics(d: dict[str, Any], files: int) -> tuple[dict[str, ColumnStats], 
                 or not (row_group is None or isinstance(row_group, int)):
             raise ValueError(f"bad fragment of {d['id']}")
         fragments.append(Fragment(file, row_group, rows, {str(k): _unstats(s) for k, s in stats.items()}))
+    if d["stats"] is None:  # the one fragment's (see profile_json)
+        if len(fragments) != 1:
+            raise ValueError(f"bad statistics of {d['id']}")
+        return dict(fragments[0].stats), fragments
     return {str(k): _unstats(s) for k, s in d["stats"].items()}, fragments
 
 

@@ -207,8 +207,8 @@ def test_a_state_that_must_not_be_trusted(lake: Path, tmp_path: Path, capsys) ->
                           (lambda d: d.update(semantics="set"), "'set' semantics"),
                           (lambda d: d.update(engine="spark/spark"), "'spark/spark' engine"),
                           (lambda d: d["tables"][0].update(schema="!!"), "profiled again"),
-                          (lambda d: [t["stats"].update({k: [{"i": "x"}, None, 1, 1, 1, 1] for k in t["stats"]})
-                                      for t in d["tables"]], "statistics of"),
+                          (lambda d: [f[3].update({k: [{"i": "x"}, None, 1, 1, 1, 1] for k in f[3]})
+                                      for t in d["tables"] for f in t["fragments"]], "statistics of"),
                           (lambda d: d["edges"][0].update(status="maybe"), "malformed verdict")):
         rewrite(change)
         assert main(["scan", str(lake), "--out", str(out)]) == 0
@@ -454,3 +454,47 @@ def test_a_stored_profile_keeps_the_columns_read_as_dictionaries(lake: Path, tmp
     assert state is not None and table["id"] not in state.profiles and len(state.profiles) == len(stored) - 1
     assert warnings == [f"the state's profile of {table['id']!r} is unreadable (bad dictionary columns of "
                         f"{table['id']}); profiled again"]
+
+
+def test_stored_statistics_are_a_fresh_profiles(lake: Path, tmp_path: Path) -> None:
+    """A table of one fragment stores its statistics once (the table's are the fragment's); each
+    table's statistics and fragments, taken from the state, equal a fresh profile's. The state is
+    untrusted: statistics left out for a table of several fragments have it profiled again."""
+    from r2d2.discover import discover_tables
+    from r2d2.profile import profile_tables
+    from r2d2.state import STATE, load_state
+    from r2d2.storage import open_lake
+
+    build_lake(lake, n_tables=12, seed=5)
+    (lake / "two_files").mkdir()
+    pq.write_table(pa.table({"x": [5, 1], "s": ["b", None]}), lake / "two_files" / "part-0.parquet")
+    pq.write_table(pa.table({"x": [9, 3], "s": ["a", "c"]}), lake / "two_files" / "part-1.parquet")
+    (lake / "row_groups").mkdir()
+    pq.write_table(pa.table({"x": list(range(10)), "s": ["z"] * 10}), lake / "row_groups" / "part-0.parquet",
+                   row_group_size=4)
+    out = tmp_path / "out"
+    run_scan(str(lake), out, ScanConfig())
+    root = open_lake(str(lake))
+    refs, _ = discover_tables(root)
+    fresh = {p.id: p for p in profile_tables(root, refs, ScanConfig())}
+    state = load_state(out, root.uri, "bag", "local", [])
+    assert state is not None and set(state.profiles) == set(fresh)
+    for table_id, profile in state.profiles.items():
+        assert state.hydrate(profile)
+        assert (profile.stats, profile.fragments) == (fresh[table_id].stats, fresh[table_id].fragments)
+
+    doc = json.loads(gzip.decompress((out / STATE).read_bytes()))
+    one = [t for t in doc["tables"] if len(t["fragments"]) == 1]
+    several = [t for t in doc["tables"] if len(t["fragments"]) > 1]
+    # stored once where the table's statistics are its fragment's (not so for an empty table: no
+    # NULL count in its footer, 0 NULLs once merged)
+    assert one and all((t["stats"] is None) == (fresh[t["id"]].stats == fresh[t["id"]].fragments[0].stats)
+                       for t in one)
+    assert sum(t["stats"] is None for t in one) > len(one) / 2
+    assert {t["id"] for t in several} >= {"two_files", "row_groups"} and all(t["stats"] for t in several)
+    several[0]["stats"] = None
+    (out / STATE).write_bytes(gzip.compress(json.dumps(doc).encode()))
+    state = load_state(out, root.uri, "bag", "local", [])
+    assert state is not None
+    assert not state.hydrate(state.profiles[several[0]["id"]])
+    assert state.hydrate(state.profiles[one[0]["id"]])

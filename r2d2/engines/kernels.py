@@ -44,7 +44,7 @@ def add_columns(hashes: tuple[np.ndarray, np.ndarray], entries: tuple[list[int],
                 position_keys: tuple[np.ndarray, np.ndarray], out: tuple[np.ndarray, np.ndarray]) -> None:
     """Add many columns' mixed value hashes (all from one array of hashes) into row fingerprints in
     one call: entries are (output start, rows, position in the set, start in `hashes`) lists."""
-    ints = [_frozen(np.array(x, np.int64)) for x in entries]
+    ints = _rows(entries)
     _loops()._add_columns(_frozen(hashes[0]), _frozen(hashes[1]), ints[0], ints[1], ints[2], ints[3],
                           _frozen(position_keys[0]), _frozen(position_keys[1]), out[0], out[1])
 
@@ -55,15 +55,27 @@ def add_int_columns(values: np.ndarray, validity: Any, nulls: int, offset: int, 
     """add_columns for integers (int64 as uint64 bits) whose value hashes int_lanes would give
     (x + `add` per lane, NULLs by Arrow's validity bitmap from bit `offset` as `null`), computed
     as they are added, never stored."""
-    ints = [_frozen(np.array(x, np.int64)) for x in entries]
+    ints = _rows(entries)
     _loops()._add_int_columns(_frozen(values), _bitmap(validity, nulls), np.int64(offset), U64(add[0]), U64(add[1]),
                               U64(null[0]), U64(null[1]), ints[0], ints[1], ints[2], ints[3],
                               _frozen(position_keys[0]), _frozen(position_keys[1]), out[0], out[1])
 
 
+def _rows(lists: tuple[list[int], ...]) -> np.ndarray:
+    """Equally long lists of integers as the rows of one read-only int64 array (its rows are
+    C-contiguous read-only views: what _frozen makes, in one conversion for all of them)."""
+    table = np.array(lists, np.int64)
+    table.flags.writeable = False
+    return table
+
+
 def _frozen(array: np.ndarray) -> np.ndarray:
     """A C-contiguous, read-only view (a copy only when the array is not contiguous): numba compiles
-    one version per argument type, writability included, so every caller passes the same kind."""
+    one version per argument type, writability included, so every caller passes the same kind. An
+    array that is one already (Arrow's buffers, most of them) is passed as it is."""
+    flags = array.flags
+    if flags.c_contiguous and not flags.writeable:
+        return array
     view = np.ascontiguousarray(array).view()
     view.flags.writeable = False
     return view
@@ -169,10 +181,14 @@ def bytes_lanes(offsets: np.ndarray, data: np.ndarray, word_keys: tuple[np.ndarr
     return out_a, out_b
 
 
+_NO_BITMAP = np.zeros(0, np.uint8)
+_NO_BITMAP.flags.writeable = False
+
+
 def _bitmap(validity: Any, nulls: int) -> np.ndarray:
     """Arrow's validity bitmap as bytes for the loops (empty when there are no nulls)."""
     if validity is None or nulls == 0:
-        return _frozen(np.zeros(0, np.uint8))
+        return _NO_BITMAP
     return _frozen(np.frombuffer(validity, np.uint8))
 
 
