@@ -418,24 +418,32 @@ def test_outputs_are_written_a_table_at_a_time() -> None:
             assert "".join(pieces) == json.dumps(whole, ensure_ascii=False, separators=(",", ":"))
 
 
-def test_a_stored_profile_keeps_the_columns_read_as_dictionaries(lake: Path, tmp_path: Path) -> None:
-    """An unchanged table's profile, taken from the state, reads the same string columns as
-    dictionaries as a fresh profile does (they were read plain, as the state did not keep them).
-    The state is untrusted: a stored name that is no string or binary column of the table, or a
-    partition key, is dropped, and a list that is not one has the table profiled again."""
+def _scanned(lake: Path, out: Path) -> tuple:
+    """Scan `lake` into `out`: the lake opened, its tables profiled afresh, and the state loaded."""
     from r2d2.discover import discover_tables
     from r2d2.profile import profile_tables
-    from r2d2.state import STATE, load_state
+    from r2d2.state import load_state
     from r2d2.storage import open_lake
 
-    build_lake(lake, n_tables=12, seed=5)
-    out = tmp_path / "out"
     run_scan(str(lake), out, ScanConfig())
     root = open_lake(str(lake))
     refs, _ = discover_tables(root)
     fresh = {p.id: p for p in profile_tables(root, refs, ScanConfig())}
     state = load_state(out, root.uri, "bag", "local", [])
     assert state is not None
+    return root, fresh, state
+
+
+def test_a_stored_profile_keeps_the_columns_read_as_dictionaries(lake: Path, tmp_path: Path) -> None:
+    """An unchanged table's profile, taken from the state, reads the same string columns as
+    dictionaries as a fresh profile does (they were read plain, as the state did not keep them).
+    The state is untrusted: a stored name that is no string or binary column of the table, or a
+    partition key, is dropped, and a list that is not one has the table profiled again."""
+    from r2d2.state import STATE, load_state
+
+    build_lake(lake, n_tables=12, seed=5)
+    out = tmp_path / "out"
+    root, fresh, state = _scanned(lake, out)
     stored = {t: p.dictionary_columns for t, p in state.profiles.items()}
     assert stored == {t: fresh[t].dictionary_columns for t in stored} and any(stored.values())
 
@@ -460,10 +468,7 @@ def test_stored_statistics_are_a_fresh_profiles(lake: Path, tmp_path: Path) -> N
     """A table of one fragment stores its statistics once (the table's are the fragment's); each
     table's statistics and fragments, taken from the state, equal a fresh profile's. The state is
     untrusted: statistics left out for a table of several fragments have it profiled again."""
-    from r2d2.discover import discover_tables
-    from r2d2.profile import profile_tables
     from r2d2.state import STATE, load_state
-    from r2d2.storage import open_lake
 
     build_lake(lake, n_tables=12, seed=5)
     (lake / "two_files").mkdir()
@@ -473,12 +478,8 @@ def test_stored_statistics_are_a_fresh_profiles(lake: Path, tmp_path: Path) -> N
     pq.write_table(pa.table({"x": list(range(10)), "s": ["z"] * 10}), lake / "row_groups" / "part-0.parquet",
                    row_group_size=4)
     out = tmp_path / "out"
-    run_scan(str(lake), out, ScanConfig())
-    root = open_lake(str(lake))
-    refs, _ = discover_tables(root)
-    fresh = {p.id: p for p in profile_tables(root, refs, ScanConfig())}
-    state = load_state(out, root.uri, "bag", "local", [])
-    assert state is not None and set(state.profiles) == set(fresh)
+    root, fresh, state = _scanned(lake, out)
+    assert set(state.profiles) == set(fresh)
     for table_id, profile in state.profiles.items():
         assert state.hydrate(profile)
         assert (profile.stats, profile.fragments) == (fresh[table_id].stats, fresh[table_id].fragments)
