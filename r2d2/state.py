@@ -216,7 +216,7 @@ class State:
             return True
         try:
             profile.stats, profile.fragments = _statistics(stored, len(profile.files))
-        except (KeyError, TypeError, ValueError, ArithmeticError):
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError):  # a forged shape too
             return False
         self._hydrated.add(profile.id)
         return True
@@ -280,7 +280,8 @@ def load_state(out: Path | str, lake_uri: str, semantics: str, engine: str, warn
     for d in doc.tables:
         try:
             p = profile_from_json(d, statistics=False)
-        except (KeyError, TypeError, ValueError, UsageError, pa.ArrowException, ArithmeticError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, UsageError, pa.ArrowException,
+                ArithmeticError) as exc:  # AttributeError: a list where a mapping belongs, say
             warnings.append(f"the state's profile of {str(d.get('id'))[:100]!r} is unreadable ({exc}); "
                             "profiled again")
             continue

@@ -207,6 +207,8 @@ def test_a_state_that_must_not_be_trusted(lake: Path, tmp_path: Path, capsys) ->
                           (lambda d: d.update(semantics="set"), "'set' semantics"),
                           (lambda d: d.update(engine="spark/spark"), "'spark/spark' engine"),
                           (lambda d: d["tables"][0].update(schema="!!"), "profiled again"),
+                          (lambda d: d["tables"][0].update(column_bytes=[1]), "profiled again"),
+                          (lambda d: [t.update(stats=[1]) for t in d["tables"]], "statistics of"),
                           (lambda d: [f[3].update({k: [{"i": "x"}, None, 1, 1, 1, 1] for k in f[3]})
                                       for t in d["tables"] for f in t["fragments"]], "statistics of"),
                           (lambda d: d["edges"][0].update(status="maybe"), "malformed verdict")):
