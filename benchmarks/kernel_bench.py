@@ -121,7 +121,7 @@ def bench_int_columns(rows: int, sets: int, nulls_every: int, repeat: int) -> No
     compare(f"add_int_columns {rows:,} x {sets}{shown}", baseline, ours, rows * sets, repeat)
 
 
-def bench_own_stacks(tables: int, rows: int, nulls_every: int, repeat: int) -> None:
+def bench_int_stacks(tables: int, rows: int, nulls_every: int, repeat: int) -> None:
     """Integer columns of many tables added into their row fingerprints (one set each). The
     baseline copies them into one array first (pa.concat_arrays), then adds it in one call, as
     fingerprint_many did before; r2d2's adds each long column from its own buffers, a call each,
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     for rows, sets, nulls_every in ((20_000, 1, 0), (2_000_000, 1, 0), (2_000_000, 1, 17), (2_000_000, 3, 17)):
         bench_int_columns(rows, sets, nulls_every, args.repeat)
     for tables, rows, nulls_every in ((500, 300, 0), (500, 3_000, 17), (50, 100_000, 0), (50, 100_000, 17)):
-        bench_own_stacks(tables, rows, nulls_every, args.repeat)
+        bench_int_stacks(tables, rows, nulls_every, args.repeat)
     for rows, segments in ((20_000, 10), (200_000, 4), (1_000_000, 1), (4_000_000, 2)):
         bench_group(rows, segments, args.repeat)
     for rows, segments in ((300_000, 1), (1_500_000, 1), (6_000_000, 1)):  # two passes, against one

@@ -28,11 +28,9 @@ _SCAN = {_MMAP_THRESHOLD: 32 * 2**20, _TRIM_THRESHOLD: 256 * 2**20, _TOP_PAD: 64
 _OWN_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
 
-def _libc() -> Any | None:
-    """glibc, when it is this process's malloc and the process left its settings alone."""
+def _glibc() -> Any | None:
+    """glibc, when it is this process's malloc."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return None
-    if any(name in os.environ for name in _OWN_SETTINGS) or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
         return None
     try:
         libc = ctypes.CDLL(None)
@@ -42,17 +40,25 @@ def _libc() -> Any | None:
     return libc
 
 
+def _libc() -> Any | None:
+    """glibc, when it is this process's malloc and the process left its settings alone."""
+    if any(name in os.environ for name in _OWN_SETTINGS) or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
+        return None
+    return _glibc()
+
+
 def keep_freed_memory() -> bool:
-    """The scan's settings; False when malloc was left alone."""
+    """The scan's settings; False when malloc was left alone (then give_back must not run)."""
     libc = _libc()
     if libc is None:
         return False
-    return all(libc.mallopt(param, value) == 1 for param, value in _SCAN.items())
+    return any([libc.mallopt(param, value) == 1 for param, value in _SCAN.items()])  # each applied
 
 
 def give_back() -> None:
-    """glibc's defaults again, and the heaps' free memory returned to the system."""
-    libc = _libc()
+    """glibc's defaults again, and the heaps' free memory returned to the system (after
+    keep_freed_memory said True, whatever the environment says now)."""
+    libc = _glibc()
     if libc is None:
         return
     for param, value in _DEFAULTS.items():

@@ -120,8 +120,8 @@ def profile_json(p: TableProfile) -> dict[str, Any] | None:
             "partition_columns": p.partition_columns, "rows": p.rows, "bytes": p.bytes,
             "column_bytes": p.column_bytes, "reader": p.reader, "statistics": p.statistics,
             "files": [[f.path, f.bytes, {k: _value(v) for k, v in f.partition.items()}] for f in p.files],
-            # a table of one fragment has that fragment's statistics (profile.py merges them): stored
-            # once, as null here (most tables of a lake are one row group of one file)
+            # a table of one fragment whose statistics are that fragment's (profile.py merges them)
+            # stores them once, as null here: 621 of the real-shaped benchmark lake's 800 tables
             "stats": None if len(p.fragments) == 1 and p.fragments[0].stats == p.stats else
             {k: _stats(s) for k, s in p.stats.items()},
             "fragments": [[f.file, f.row_group, f.rows, {k: _stats(s) for k, s in f.stats.items()}]

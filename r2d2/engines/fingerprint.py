@@ -622,16 +622,6 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
         first, position, as_double = group[0]
         chunks = [c for i, p, _ in group for c in _chunks_of(parts[i][1].column(p))]
         dtype = parts[first][2][position]
-        if kernels.JIT and chunks and _hashed_as_ints(chunks[0], dtype):  # the group's one read type
-            # integers: hashed as _combined adds them, from the arrays own_stacks makes (a column
-            # without a data buffer, empty, goes the general way below)
-            columns = [_one_array(parts[i][1].column(p)) for i, p, _ in group]
-            if all(_hashed_as_ints(c, dtype) for c in columns):
-                for array, where in own_stacks(columns):
-                    stacks.append(array)
-                    for i, start in where:
-                        offset[group[i]] = (len(stacks) - 1, start)
-                continue
         if chunks and pa.types.is_dictionary(chunks[0].type):  # each through its own dictionary
             stacks.append(_through_dictionaries(chunks, dtype, keys, as_double))
             start = 0
@@ -639,10 +629,14 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
                 offset[member] = (len(stacks) - 1, start)
                 start += parts[member[0]][1].num_rows
             continue
-        # hashed from each long column's own buffers, the short ones copied together first: copying
-        # every column into one array took as long as hashing them (and its fresh memory as long again)
-        for array, where in own_stacks([_one_array(parts[i][1].column(p)) for i, p, _ in group]):
-            stacks.append(value_hashes(array, dtype, keys, as_double))
+        # Each long column from its own buffers, the short ones copied together first (copying every
+        # column into one array was 0.4 s of py-spy's samples of a real-shaped scan). Integers (the
+        # group's one read type) are hashed as _combined adds them, from these arrays; a column without
+        # a data buffer (empty) has them all hashed here.
+        columns = [_one_array(parts[i][1].column(p)) for i, p, _ in group]
+        ints = kernels.JIT and all(_hashed_as_ints(c, dtype) for c in columns)
+        for array, where in own_stacks(columns):
+            stacks.append(array if ints else value_hashes(array, dtype, keys, as_double))
             for i, start in where:
                 offset[group[i]] = (len(stacks) - 1, start)
     if kernels.JIT:
@@ -733,7 +727,7 @@ def _joined(arrays: list[np.ndarray], dtype: type) -> pa.Array:
 # Columns of at least this many rows are hashed (integers: added) from their own buffers; shorter
 # ones are copied into one array first (benchmarks/kernel_bench.py "int stacks": a call costs about
 # 11 µs, what copying 2,000 values does; copying all columns, the earlier way, took 2.5x as long on
-# long ones).
+# long ones). Measured on integers; other types take the same threshold, not measured apart.
 OWN_STACK_ROWS = 4096
 
 
