@@ -30,8 +30,8 @@ from r2d2.stats import (
     arrow_to_keys,
     constant_stats,
     delta_column_stats,
-    merge_stats,
     parquet_column_stats,
+    table_stats,
 )
 from r2d2.storage import Lake
 from r2d2.storage.reader import leaf_ranges
@@ -141,8 +141,7 @@ def _finish(profile: TableProfile, metas: list[tuple[int, Any]], schema: pa.Sche
         profile.rows += meta.num_rows
     profile.column_bytes = column_bytes
     profile.dictionary_columns = frozenset(encoded)
-    profile.stats = {c.name: merge_stats((fr.rows, fr.stats[c.name]) for fr in profile.fragments)
-                     for c in profile.columns}
+    profile.stats = table_stats([c.name for c in profile.columns], profile.fragments)
     return profile
 
 
@@ -343,8 +342,7 @@ def _profile_delta_table(lake: Lake, ref: TableRef, table: Any, profile: TablePr
     width = max(1, len(data_schema))
     profile.column_bytes = {c.name: (0 if c.name in partition_types else profile.bytes // width)
                             for c in profile.columns}
-    profile.stats = {c.name: merge_stats((fr.rows, fr.stats[c.name]) for fr in profile.fragments)
-                     for c in profile.columns}
+    profile.stats = table_stats([c.name for c in profile.columns], profile.fragments)
     return profile
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from r2d2.model import BINARY, BOOLEAN, DATE, NUMERIC, STRING, TIMESTAMP, TIMESTAMP_TZ, ColumnStats, family_of
+from r2d2.model import BINARY, BOOLEAN, DATE, NUMERIC, STRING, TIMESTAMP, TIMESTAMP_TZ, ColumnStats, Fragment, family_of
 
 NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _PARQUET_UNITS = {"milliseconds": "ms", "microseconds": "us", "nanoseconds": "ns"}
@@ -147,15 +147,28 @@ def _hi_cmp(a: ColumnStats, b: ColumnStats) -> int:
     return 1 if a.hi > b.hi else -1
 
 
+def _merged_one(rows: int, s: ColumnStats) -> ColumnStats:
+    """merge_stats of one part with rows: what its loop gives for it."""
+    if s.null_count is not None and s.null_count >= rows or not s.has_bounds:
+        return ColumnStats(null_count=s.null_count)
+    return ColumnStats(s.lo, s.hi, s.lo_exact and s.lo == s.lo, s.hi_exact and not s.hi_prefix, s.hi_prefix,
+                       s.null_count)
+
+
+def table_stats(names: Iterable[str], fragments: list[Fragment]) -> dict[str, ColumnStats]:
+    """merge_stats of each column over all of a table's fragments. A table of one fragment (most of
+    a real lake's) takes its statistics from it directly, not through a list of one per column."""
+    if len(fragments) == 1 and fragments[0].rows > 0:
+        rows, stats = fragments[0].rows, fragments[0].stats
+        return {name: _merged_one(rows, stats[name]) for name in names}
+    return {name: merge_stats((fr.rows, fr.stats[name]) for fr in fragments) for name in names}
+
+
 def merge_stats(parts: Iterable[tuple[int, ColumnStats]]) -> ColumnStats:
     """Statistics of a whole table from those of its fragments, as (rows, stats) pairs."""
     parts = [(rows, s) for rows, s in parts if rows > 0]
-    if len(parts) == 1:  # most tables of a real lake: what the loop below gives for one part
-        rows, s = parts[0]
-        if s.null_count is not None and s.null_count >= rows or not s.has_bounds:
-            return ColumnStats(null_count=s.null_count)
-        return ColumnStats(s.lo, s.hi, s.lo_exact and s.lo == s.lo, s.hi_exact and not s.hi_prefix, s.hi_prefix,
-                           s.null_count)
+    if len(parts) == 1:  # most tables of a real lake
+        return _merged_one(*parts[0])
     nulls: int | None = 0
     with_values: list[ColumnStats] = []
     for rows, s in parts:

@@ -143,6 +143,27 @@ def test_merging_one_fragment_is_the_general_merge(rows: int, lo, hi, lo_exact: 
     assert dataclasses.replace(one, null_count=None if nulls is None else nulls + 1) == general
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 5), _BOUND, _BOUND, st.booleans(), st.booleans(), st.booleans(), st.none() | st.integers(0, 6),
+       st.booleans())
+def test_table_stats_merge_every_column(rows: int, lo, hi, lo_exact: bool, hi_exact: bool, hi_prefix: bool,
+                                        nulls: int | None, two: bool) -> None:
+    """table_stats (one fragment: without merge_stats' loop) gives what merge_stats gives per column,
+    for a table of one fragment (empty ones included) and of two."""
+    from r2d2.model import Fragment
+    from r2d2.stats import table_stats
+
+    if type(lo) is not type(hi):
+        hi = lo
+    part = ColumnStats(lo, hi, lo_exact, hi_exact, hi_prefix, nulls)
+    fragments = [Fragment(0, 0, rows, {"x": part, "y": ColumnStats(null_count=rows)})]
+    if two:
+        fragments.append(Fragment(1, 0, 2, {"x": ColumnStats(b"zz", b"zz", True, True, False, 0),
+                                            "y": ColumnStats(3, 4, True, True, False, 0)}))
+    assert table_stats(["x", "y"], fragments) == {
+        name: merge_stats((f.rows, f.stats[name]) for f in fragments) for name in ("x", "y")}
+
+
 def test_minmax_reasons_read_like_values() -> None:
     from r2d2.minmax import show
     from r2d2.model import BOOLEAN, DATE, TIMESTAMP, TIMESTAMP_TZ

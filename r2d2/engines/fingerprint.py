@@ -618,11 +618,12 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
                     members.setdefault(same, []).append((index, position, as_double))
     stacks: list[ValueHash | pa.Array] = []  # value hashes, or (numba's) integers hashed as they are added
     offset: dict[tuple[int, int, bool], tuple[int, int]] = {}  # member -> (its stack, where it starts)
-    for group in members.values():
+    for (read_type, _, _), group in members.items():
         first, position, as_double = group[0]
-        chunks = [c for i, p, _ in group for c in _chunks_of(parts[i][1].column(p))]
+        chunks = [c for i, p, _ in group for c in _chunks_of(parts[i][1].column(p))] \
+            if pa.types.is_dictionary(read_type) else []
         dtype = parts[first][2][position]
-        if chunks and pa.types.is_dictionary(chunks[0].type):  # each through its own dictionary
+        if chunks:  # each through its own dictionary
             stacks.append(_through_dictionaries(chunks, dtype, keys, as_double))
             start = 0
             for member in group:
