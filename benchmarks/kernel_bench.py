@@ -18,9 +18,9 @@ of `--repeat` runs each, taken alternately), and their ratio.
   only the short ones into one array (a call costs about what copying 2,000 values does).
 - group: each segment's distinct fingerprints, sorted, with counts. The baseline orders each
   segment by numpy's argsort and gathers both lanes, as group did before; r2d2's buckets the
-  fingerprints by their first lane's top bits and sorts each bucket where it lies. Both count the
-  runs with the same loop. On segments over 262,144 rows, also against the one pass of up to 2^16
-  buckets that group made before it bucketed such segments in two passes.
+  fingerprints by their first lane's top bits and puts them in order where they lie. Both count the
+  runs with the same loop. Also against group's buckets before (about 4 pairs each, a sort per
+  bucket), on segments of 300 to 6 million rows.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit
 
 from r2d2.engines import kernels
-from r2d2.engines._loops import BUCKET_ROWS, _bucket, _fmix, _runs, _sort_bucket
+from r2d2.engines._loops import _bucket, _fmix, _runs, _sort_bucket
 from r2d2.engines.fingerprint import own_stacks
 
 U64 = np.uint64
@@ -169,24 +169,51 @@ def _group_argsort(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np
 
 
 @njit(nogil=True)
-def _sort_one_pass(a, b, starts, out_a, out_b):  # type: ignore[no-untyped-def]
-    """The baseline of two passes: _loops._sort_by_first as it was, one pass into at most 2^16
-    buckets however long the segment (its buckets then grow past SMALL_BUCKET: merge sorts)."""
-    counts = np.empty((1 << 16) + 1, np.int64)
+def _sort_per_bucket(a, b, starts, out_a, out_b):
+    """The baseline: _loops._sort_by_first as it was, about 4 pairs a bucket, each bucket sorted on
+    its own (_sort_bucket on a slice of it), one pass up to 2^15 buckets, two beyond."""
+    counts = np.empty((1 << 15) + 1, np.int64)
+    scratch_a, scratch_b = np.empty(0, U64), np.empty(0, U64)
     for s in range(starts.shape[0] - 1):
         lo, hi = starts[s], starts[s + 1]
-        bits = 0
-        while bits < 16 and (BUCKET_ROWS << (bits + 1)) <= hi - lo:
-            bits += 1
-        _bucket(a[lo:hi], b[lo:hi], out_a[lo:hi], out_b[lo:hi], counts, U64(64 - bits) if bits else U64(0), bits)
-        for k in range(1 << bits):
-            _sort_bucket(out_a[lo + counts[k]:lo + counts[k + 1]], out_b[lo + counts[k]:lo + counts[k + 1]])
+        dst_a, dst_b = out_a[lo:hi], out_b[lo:hi]
+        bits = _old_bucket_bits(hi - lo)
+        if bits <= 15:
+            _bucket(a[lo:hi], b[lo:hi], dst_a, dst_b, counts, U64(64 - bits) if bits else U64(0), bits)
+            for k in range(1 << bits):
+                _sort_bucket(dst_a[counts[k]:counts[k + 1]], dst_b[counts[k]:counts[k + 1]])
+            continue
+        _bucket(a[lo:hi], b[lo:hi], dst_a, dst_b, counts, U64(64 - 11), 11)
+        top = counts[:(1 << 11) + 1].copy()
+        for k in range(1 << 11):
+            bucket_a, bucket_b = dst_a[top[k]:top[k + 1]], dst_b[top[k]:top[k + 1]]
+            size = bucket_a.shape[0]
+            more = min(_old_bucket_bits(size), 15)
+            if more == 0:
+                _sort_bucket(bucket_a, bucket_b)
+                continue
+            if scratch_a.shape[0] < size:
+                scratch_a, scratch_b = np.empty(size, U64), np.empty(size, U64)
+            part_a, part_b = scratch_a[:size], scratch_b[:size]
+            _bucket(bucket_a, bucket_b, part_a, part_b, counts, U64(64 - 11 - more), more)
+            for q in range(1 << more):
+                _sort_bucket(part_a[counts[q]:counts[q + 1]], part_b[counts[q]:counts[q + 1]])
+            bucket_a[:] = part_a
+            bucket_b[:] = part_b
 
 
-def _group_one_pass(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
+@njit(inline="always")
+def _old_bucket_bits(m):
+    bits = 0
+    while bits < 48 and (4 << (bits + 1)) <= m:
+        bits += 1
+    return bits
+
+
+def _group_per_bucket(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
     n = len(a)
     sorted_a, sorted_b = np.empty(n, U64), np.empty(n, U64)
-    _sort_one_pass(a, b, starts, sorted_a, sorted_b)
+    _sort_per_bucket(a, b, starts, sorted_a, sorted_b)
     out = np.empty(n, U64), np.empty(n, U64), np.empty(n, np.int64), np.empty(len(starts), np.int64)
     m = _runs(sorted_a, sorted_b, starts, *out)
     return out[0][:m], out[1][:m], out[2][:m], out[3]
@@ -198,9 +225,9 @@ def bench_group(rows: int, segments: int, repeat: int, baseline: str = "argsort"
     b = rng.integers(0, 2**63, rows, dtype=np.int64).view(U64)
     a[::10], b[::10] = a[0], b[0]  # a tenth of the rows: copies of one row
     starts = np.linspace(0, rows, segments + 1).astype(np.int64)
-    base = _group_argsort if baseline == "argsort" else _group_one_pass
+    base = _group_argsort if baseline == "argsort" else _group_per_bucket
     compare(f"group {rows:,} rows in {segments} segments" if baseline == "argsort" else
-            f"group {rows:,} rows, 1 pass before",
+            f"group {rows:,} in {segments:,}, per-bucket sorts",
             lambda: base(a, b, starts), lambda: kernels.group(a, b, starts), rows, repeat)
 
 
@@ -220,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_int_stacks(tables, rows, nulls_every, args.repeat)
     for rows, segments in ((20_000, 10), (200_000, 4), (1_000_000, 1), (4_000_000, 2)):
         bench_group(rows, segments, args.repeat)
-    for rows, segments in ((300_000, 1), (1_500_000, 1), (6_000_000, 1)):  # two passes, against one
-        bench_group(rows, segments, args.repeat, baseline="one pass")
+    for rows, segments in ((300_000, 1_000), (300_000, 100), (1_000_000, 20), (300_000, 1), (6_000_000, 1)):
+        bench_group(rows, segments, args.repeat, baseline="per bucket")
     return 0
 
 
