@@ -179,18 +179,25 @@ def _sort_buckets(dst_a, dst_b, counts, buckets):
     for k in range(buckets):
         if counts[k + 1] - counts[k] > SMALL_BUCKET:
             _sort_bucket(dst_a[counts[k]:counts[k + 1]], dst_b[counts[k]:counts[k + 1]])
-    for i in range(1, dst_a.shape[0]):
-        x = dst_a[i]
-        if dst_a[i - 1] <= x:
+    _insertion_sort(dst_a, dst_b)
+
+
+@njit(inline="always", cache=True)
+def _insertion_sort(sort_a, sort_b):
+    """(sort_a, sort_b) ordered by a where they lie, by insertion: a pair already after its
+    predecessor is passed over with one comparison."""
+    for i in range(1, sort_a.shape[0]):
+        x = sort_a[i]
+        if sort_a[i - 1] <= x:
             continue
-        y = dst_b[i]
+        y = sort_b[i]
         j = i - 1
-        while j >= 0 and dst_a[j] > x:
-            dst_a[j + 1] = dst_a[j]
-            dst_b[j + 1] = dst_b[j]
+        while j >= 0 and sort_a[j] > x:
+            sort_a[j + 1] = sort_a[j]
+            sort_b[j + 1] = sort_b[j]
             j -= 1
-        dst_a[j + 1] = x
-        dst_b[j + 1] = y
+        sort_a[j + 1] = x
+        sort_b[j + 1] = y
 
 
 @njit(inline="always", cache=True)
@@ -198,15 +205,7 @@ def _sort_bucket(bucket_a, bucket_b):
     """One bucket ordered by a where it lies."""
     size = bucket_a.shape[0]
     if size <= SMALL_BUCKET:
-        for i in range(1, size):
-            x, y = bucket_a[i], bucket_b[i]
-            j = i - 1
-            while j >= 0 and bucket_a[j] > x:
-                bucket_a[j + 1] = bucket_a[j]
-                bucket_b[j + 1] = bucket_b[j]
-                j -= 1
-            bucket_a[j + 1] = x
-            bucket_b[j + 1] = y
+        _insertion_sort(bucket_a, bucket_b)
     else:
         order = np.argsort(bucket_a, kind="mergesort")
         was_a, was_b = bucket_a.copy(), bucket_b.copy()
