@@ -170,8 +170,10 @@ def _group_argsort(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np
 
 @njit(nogil=True)
 def _sort_per_bucket(a, b, starts, out_a, out_b):
-    """The baseline: _loops._sort_by_first as it was, about 4 pairs a bucket, each bucket sorted on
-    its own (_sort_bucket on a slice of it), one pass up to 2^15 buckets, two beyond."""
+    """The baseline: _loops._sort_by_first's buckets as they were, about 4 pairs a bucket, each
+    sorted on its own (_sort_bucket on a slice of it), one pass up to 2^15 buckets, two beyond. Its
+    insertion sort is today's (_loops._insertion_sort, which passes over a pair already in order),
+    so only the buckets differ."""
     counts = np.empty((1 << 15) + 1, np.int64)
     scratch_a, scratch_b = np.empty(0, U64), np.empty(0, U64)
     for s in range(starts.shape[0] - 1):
