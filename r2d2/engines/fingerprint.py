@@ -600,12 +600,28 @@ FP_SCHEMA = pa.schema([("k", pa.int32()), ("a", pa.uint64()), ("b", pa.uint64())
 FPS_SCHEMA = pa.schema([("t", pa.int32()), *FP_SCHEMA])
 
 
-def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.DataType], list[Spec]]],
-                     keys: Keys) -> pa.Table:
+Part = tuple[int, pa.RecordBatch | pa.Table, list[pa.DataType], list[Spec]]
+# (t, k, rows): fingerprint_runs' rows of table t's column set k, the next `rows` of its lanes
+Run = tuple[int, int, int]
+
+
+def fingerprint_many(parts: list[Part], keys: Keys) -> pa.Table:
     """(t, k, a, b) for every row of every part (t, its columns in engine form, their table types,
-    its column sets) and each of its column sets k. Same-typed columns of all parts are hashed in one
-    go and same-width sets combined in one go: small tables cost a few array operations together,
-    not a few per table."""
+    its column sets) and each of its column sets k: fingerprint_runs as a table (what DuckDB groups)."""
+    runs, a, b = fingerprint_runs(parts, keys)
+    rows = [n for _, _, n in runs]
+    return pa.table([numpy_array(np.repeat(np.array([t for t, _, _ in runs], np.int32), rows)),
+                     numpy_array(np.repeat(np.array([k for _, k, _ in runs], np.int32), rows)),
+                     numpy_array(a), numpy_array(b)], schema=FPS_SCHEMA)
+
+
+def fingerprint_runs(parts: list[Part], keys: Keys) -> tuple[list[Run], np.ndarray, np.ndarray]:
+    """The fingerprints (lanes a, b) of every row of every part and each of its column sets, as
+    runs (t, k, rows), one per part and set, in order: grouped in memory run by run, with no
+    column of t and k a row (writing those two, and finding the runs in them again, held the
+    interpreter lock for about 0.06 s of a real-shaped scan). Same-typed columns of all parts are
+    hashed in one go and same-width sets combined in one go: small tables cost a few array
+    operations together, not a few per table."""
     members: dict[tuple[pa.DataType, pa.DataType, bool], list[tuple[int, int, bool]]] = {}
     seen: set[tuple[int, int, bool]] = set()
     for index, (_, data, types, specs) in enumerate(parts):
@@ -652,39 +668,32 @@ def fingerprint_many(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.D
     for index, (number, _, _, specs) in enumerate(parts):
         for k, spec in enumerate(specs):
             by_width.setdefault(len(spec), []).append((number, k, [hashed(index, p, d) for p, d in spec]))
-    numbers, sets, lane_a, lane_b = [], [], [], []
+    runs: list[Run] = []
+    lane_a, lane_b = [], []
     for width, group_sets in by_width.items():
         columns = [ValueHash(np.concatenate([c[i].a for _, _, c in group_sets]),
                              np.concatenate([c[i].b for _, _, c in group_sets])) for i in range(width)]
-        rows = [len(c[0].a) for _, _, c in group_sets]
-        numbers.append(np.repeat(np.array([n for n, _, _ in group_sets], np.int32), rows))
-        sets.append(np.repeat(np.array([k for _, k, _ in group_sets], np.int32), rows))
+        runs += [(n, k, len(c[0].a)) for n, k, c in group_sets]
         fp = combine(columns, keys)
         lane_a.append(fp.a)
         lane_b.append(fp.b)
-
-    return pa.table([_joined(numbers, np.int32), _joined(sets, np.int32), _joined(lane_a, U64),
-                     _joined(lane_b, U64)], schema=FPS_SCHEMA)
+    return runs, _joined(lane_a), _joined(lane_b)
 
 
-def _combined(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.DataType], list[Spec]]],
-              stacks: list[ValueHash | pa.Array], offset: dict[tuple[int, int, bool], tuple[int, int]],
-              keys: Keys) -> pa.Table:
-    """fingerprint_many's (t, k, a, b) from its value hashes: every column of every set added in
-    one compiled call per array of hashes (what `combine` computes, without copying columns). An
-    array of integers (see _hashed_as_ints) is added from its values: their hashes are the value plus
-    a constant per lane, NULLs aside, and are computed as they are added (no pass storing them)."""
-    numbers: list[int] = []
-    sets: list[int] = []
-    n_rows: list[int] = []
+def _combined(parts: list[Part], stacks: list[ValueHash | pa.Array],
+              offset: dict[tuple[int, int, bool], tuple[int, int]], keys: Keys
+              ) -> tuple[list[Run], np.ndarray, np.ndarray]:
+    """fingerprint_runs from the value hashes: every column of every set added in one compiled
+    call per array of hashes (what `combine` computes, without copying columns). An array of
+    integers (see _hashed_as_ints) is added from its values: their hashes are the value plus a
+    constant per lane, NULLs aside, and are computed as they are added (no pass storing them)."""
+    runs: list[Run] = []
     entries: list[tuple[list[int], list[int], list[int], list[int]]] = [([], [], [], []) for _ in stacks]
     total, width = 0, 0
     for index, (number, data, _, specs) in enumerate(parts):
         n = data.num_rows
         for k, spec in enumerate(specs):
-            numbers.append(number)
-            sets.append(k)
-            n_rows.append(n)
+            runs.append((number, k, n))
             for j, (position, as_double) in enumerate(spec):
                 stack, start = offset[index, position, as_double]
                 into = entries[stack]
@@ -706,9 +715,7 @@ def _combined(parts: list[tuple[int, pa.RecordBatch | pa.Table, list[pa.DataType
             ints = _stored_ints(values).astype(np.int64, copy=False).view(U64)
             kernels.add_int_columns(ints, values.buffers()[0], values.null_count, values.offset, constants["int"],
                                     constants["null"], listed, position_keys, out)
-    return pa.table([numpy_array(np.repeat(np.array(numbers, np.int32), n_rows)),
-                     numpy_array(np.repeat(np.array(sets, np.int32), n_rows)), numpy_array(out[0]),
-                     numpy_array(out[1])], schema=FPS_SCHEMA)
+    return runs, out[0], out[1]
 
 
 @functools.lru_cache(maxsize=64)
@@ -721,8 +728,8 @@ def _position_keys(keys: Keys, width: int) -> tuple[np.ndarray, np.ndarray]:
     return lanes
 
 
-def _joined(arrays: list[np.ndarray], dtype: type) -> pa.Array:
-    return numpy_array(np.concatenate(arrays) if arrays else np.zeros(0, dtype))
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0, U64)
 
 
 # Columns of at least this many rows are hashed (integers: added) from their own buffers; shorter

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
-from r2d2.arrays import numpy_array, numpy_values
+from r2d2.arrays import numpy_array
 from r2d2.config import ScanConfig, memory_bytes
 from r2d2.discover import TableRef
 from r2d2.engines import kernels
-from r2d2.engines.fingerprint import FP_SCHEMA, Keys, Spec, fingerprint_many, fingerprint_rows
+from r2d2.engines.fingerprint import FP_SCHEMA, Keys, Run, Spec, fingerprint_many, fingerprint_rows, fingerprint_runs
 from r2d2.errors import EngineError, R2D2Error, TableReadError
 from r2d2.model import (
     BINARY,
@@ -415,19 +415,18 @@ class LocalEngine:
         rows = sum(job.table.rows * len(job.colsets) for job in jobs)
         return store == "memory" or rows * MEMORY_BYTES_PER_ROW <= memory_bytes(self.config.duckdb_memory_limit) // 4
 
-    def _keep(self, rows: pa.Table) -> None:
-        """Group (t, k, a, b) rows, each (t, k) a contiguous run, into the in-memory store."""
+    def _keep(self, fingerprints: tuple[list[Run], np.ndarray, np.ndarray]) -> None:
+        """Group fingerprint_runs' runs into the in-memory store, each its multiset (a run of no
+        rows stores none: an absent multiset is empty)."""
         assert self._grouped is not None
-        if rows.num_rows == 0:
+        runs, lanes_a, lanes_b = fingerprints
+        runs = [run for run in runs if run[2]]
+        if not runs:
             return
-        t = numpy_values(rows.column("t"))
-        k = numpy_values(rows.column("k"))
-        cut = np.flatnonzero((t[1:] != t[:-1]) | (k[1:] != k[:-1])) + 1
-        starts = np.concatenate([[0], cut, [len(t)]]).astype(np.int64)
-        a, b, count, first = kernels.group(numpy_values(rows.column("a")), numpy_values(rows.column("b")), starts)
-        for s, start in enumerate(starts[:-1]):
-            self._grouped[int(t[start]), int(k[start])] = (a[first[s]:first[s + 1]], b[first[s]:first[s + 1]],
-                                                           count[first[s]:first[s + 1]])
+        starts = np.cumsum([0] + [n for _, _, n in runs], dtype=np.int64)
+        a, b, count, first = kernels.group(lanes_a, lanes_b, starts)
+        for s, (t, k, _) in enumerate(runs):
+            self._grouped[t, k] = (a[first[s]:first[s + 1]], b[first[s]:first[s + 1]], count[first[s]:first[s + 1]])
 
     def _keep_large(self, job: FingerprintJob) -> None:
         """One streaming pass over a large table, its fingerprints grouped per column set in memory
@@ -437,13 +436,12 @@ class LocalEngine:
         lanes: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in range(len(specs))}
         for batch in iter_table_batches(self.lake, job.table, columns, dictionaries=True,
                                         threads=self._decode_threads):
-            rows = fingerprint_rows(batch, types, specs, self.keys).combine_chunks()
-            sets = numpy_values(rows.column("k"))
-            a, b = numpy_values(rows.column("a")), numpy_values(rows.column("b"))
-            cut = [0, *(np.flatnonzero(sets[1:] != sets[:-1]) + 1).tolist(), len(sets)]
-            for lo, hi in zip(cut[:-1], cut[1:]):
-                if hi > lo:
-                    lanes[int(sets[lo])].append((a[lo:hi], b[lo:hi]))
+            runs, a, b = fingerprint_runs([(number, batch, types, specs)], self.keys)
+            start = 0
+            for _, k, n in runs:
+                if n:
+                    lanes[k].append((a[start:start + n], b[start:start + n]))
+                start += n
         assert self._grouped is not None
         for k, parts in lanes.items():
             if parts:
@@ -495,11 +493,11 @@ class LocalEngine:
         failed: dict[str, R2D2Error] = {}
         if self._grouped is not None:
             try:
-                self._keep(fingerprint_many([self._part(job, rows) for job, rows in read], self.keys))
+                self._keep(fingerprint_runs([self._part(job, rows) for job, rows in read], self.keys))
             except (pa.ArrowException, ValueError, OverflowError):
                 for job, rows in read:
                     try:
-                        self._keep(fingerprint_many([self._part(job, rows)], self.keys))
+                        self._keep(fingerprint_runs([self._part(job, rows)], self.keys))
                     except (pa.ArrowException, ValueError, OverflowError) as exc:
                         failed[job.table.id] = _engine_error(job.table.id, exc)
             read.clear()
