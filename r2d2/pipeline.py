@@ -585,11 +585,17 @@ def spared_by_refuting(pairs: list[Candidate], profiles: dict[str, TableProfile]
 def verify_bytes(pairs: list[Candidate], profiles: dict[str, TableProfile]) -> int:
     """What verify would read for these pairs: each table once, on every column a pair compares."""
     columns: dict[str, set[str]] = defaultdict(set)
+    whole = {t: len(p.columns) for t, p in profiles.items()}
     for cand in pairs:
-        if cand.comparable:
-            child_columns, parent_columns = zip(*cand.comparable)
-            columns[cand.parent].update(parent_columns)
-            columns[cand.child].update(child_columns)
+        pairs_of = cand.comparable
+        if not pairs_of:
+            continue
+        # a table whose every column is counted already (a wide parent of many pairs) is passed over
+        parent, child = columns[cand.parent], columns[cand.child]
+        if len(parent) < whole[cand.parent]:
+            parent.update([p for _, p in pairs_of])
+        if len(child) < whole[cand.child]:
+            child.update([c for c, _ in pairs_of])
     return sum(compared_bytes(profiles[t], list(names)) for t, names in columns.items())
 
 

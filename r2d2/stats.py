@@ -197,21 +197,27 @@ def comparable(a: Any, b: Any, float_mode: bool) -> tuple[Any, Any]:
 
 
 def below_lower(value: Any, stats: ColumnStats, float_mode: bool) -> bool:
-    """True only if `value` is certainly smaller than every value the stats describe."""
-    if stats.lo is None or value is None or isinstance(value, float) and math.isnan(value):
+    """True only if `value` is certainly smaller than every value the stats describe (never for a
+    NaN: `value != value`, the one value unequal to itself, as math.isnan tells, in fewer steps:
+    min-max asks this of every column of every pair)."""
+    lo = stats.lo
+    if lo is None or value is None or value != value:
         return False
-    v, lo = comparable(value, stats.lo, float_mode)
-    return bool(v < lo)
+    if float_mode:
+        value, lo = comparable(value, lo, True)
+    return bool(value < lo)
 
 
 def above_upper(value: Any, stats: ColumnStats, float_mode: bool) -> bool:
-    """True only if `value` is certainly greater than every value the stats describe."""
-    if stats.hi is None or value is None or isinstance(value, float) and math.isnan(value):
+    """True only if `value` is certainly greater than every value the stats describe (see below_lower)."""
+    hi = stats.hi
+    if hi is None or value is None or value != value:
         return False
-    v, hi = comparable(value, stats.hi, float_mode)
-    if stats.hi_prefix and isinstance(v, bytes) and v.startswith(hi):
+    if float_mode:
+        value, hi = comparable(value, hi, True)
+    if stats.hi_prefix and isinstance(value, bytes) and value.startswith(hi):
         return False
-    return bool(v > hi)
+    return bool(value > hi)
 
 
 def might_hold(value: Any, stats: ColumnStats, float_mode: bool, rows: int | None = None) -> bool:
