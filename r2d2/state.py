@@ -85,8 +85,11 @@ def _unvalue(v: Any) -> Any:
         return int(text)
     if tag == "f":
         return float.fromhex(text) if text not in ("nan", "inf", "-inf") else float(text)
-    if tag == "d":
-        return Decimal(text)
+    if tag == "d":  # never NaN or infinite (a decimal statistic is a value): a forged one would break comparisons
+        value = Decimal(text)
+        if not value.is_finite():
+            raise ValueError(f"not a finite decimal: {text[:40]!r}")
+        return value
     if tag == "b":
         return base64.b64decode(text, validate=True)
     if tag == "ts":

@@ -501,3 +501,33 @@ def test_stored_statistics_are_a_fresh_profiles(lake: Path, tmp_path: Path) -> N
     assert state is not None
     assert not state.hydrate(state.profiles[several[0]["id"]])
     assert state.hydrate(state.profiles[one[0]["id"]])
+
+
+def test_a_stored_decimal_that_is_no_number_has_its_table_profiled_again(tmp_path: Path) -> None:
+    """The state is untrusted: a decimal statistic forged to NaN, sNaN or infinity (whose comparison
+    raises, or means nothing) does not decode, so its table is profiled again, and the next scan's
+    edges are a full scan's."""
+    from decimal import Decimal
+
+    from r2d2.state import STATE, _unvalue, load_state
+    from r2d2.storage import open_lake
+
+    assert _unvalue({"d": "-12.50"}) == Decimal("-12.50")
+    lake = tmp_path / "lake"
+    for name, values in (("p", ["1.50", "2.25", "9.00"]), ("c", ["2.25", "9.00"])):
+        (lake / name).mkdir(parents=True)
+        pq.write_table(pa.table({"d": pa.array([Decimal(v) for v in values], pa.decimal128(10, 2))}),
+                       lake / name / "part-0.parquet")
+    out = tmp_path / "out"
+    full = scan(lake, out, full=True)
+    for forged in ("NaN", "sNaN", "Infinity"):
+        with pytest.raises(ValueError):
+            _unvalue({"d": forged})
+        doc = json.loads(gzip.decompress((out / STATE).read_bytes()))
+        table = next(t for t in doc["tables"] if t["id"] == "c")
+        stats = table["stats"] or table["fragments"][0][3]
+        stats["d"][0] = {"d": forged}  # the child's minimum
+        (out / STATE).write_bytes(gzip.compress(json.dumps(doc).encode()))
+        state = load_state(out, open_lake(str(lake)).uri, "bag", "local", [])
+        assert state is not None and not state.hydrate(state.profiles["c"])  # it does not decode
+        assert verdicts(scan(lake, out)) == verdicts(full)
