@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit
 
 from r2d2.engines import kernels
-from r2d2.engines._loops import _bucket, _fmix, _runs, _sort_bucket
+from r2d2.engines._loops import SMALL_BUCKET, _bucket, _fmix, _insertion_sort, _merge_sort, _runs
 from r2d2.engines.fingerprint import own_stacks
 
 U64 = np.uint64
@@ -172,8 +172,8 @@ def _group_argsort(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np
 def _sort_per_bucket(a, b, starts, out_a, out_b):
     """The baseline: _loops._sort_by_first's buckets as they were, about 4 pairs a bucket, each
     sorted on its own (_sort_bucket on a slice of it), one pass up to 2^15 buckets, two beyond. Its
-    insertion sort is today's (_loops._insertion_sort, which passes over a pair already in order),
-    so only the buckets differ."""
+    insertion and merge sorts are today's (_loops._insertion_sort, which passes over a pair already
+    in order, and _loops._merge_sort), so only the buckets differ."""
     counts = np.empty((1 << 15) + 1, np.int64)
     scratch_a, scratch_b = np.empty(0, U64), np.empty(0, U64)
     for s in range(starts.shape[0] - 1):
@@ -202,6 +202,15 @@ def _sort_per_bucket(a, b, starts, out_a, out_b):
                 _sort_bucket(part_a[counts[q]:counts[q + 1]], part_b[counts[q]:counts[q + 1]])
             bucket_a[:] = part_a
             bucket_b[:] = part_b
+
+
+@njit(inline="always")
+def _sort_bucket(bucket_a, bucket_b):
+    """The baseline's sort of one bucket: by insertion up to SMALL_BUCKET pairs, else merge sort."""
+    if bucket_a.shape[0] <= SMALL_BUCKET:
+        _insertion_sort(bucket_a, bucket_b)
+    else:
+        _merge_sort(bucket_a, bucket_b)
 
 
 @njit(inline="always")

@@ -122,8 +122,7 @@ def _sort_by_first(a, b, starts, out_a, out_b):
             bucket_a, bucket_b = dst_a[top[k]:top[k + 1]], dst_b[top[k]:top[k + 1]]
             size = bucket_a.shape[0]
             more = min(_bucket_bits(size), ONE_PASS_BITS, 64 - TOP_BITS)
-            if more == 0:
-                _sort_bucket(bucket_a, bucket_b)
+            if more == 0:  # one pair or none: in order
                 continue
             if scratch_a.shape[0] < size:
                 scratch_a, scratch_b = np.empty(size, U64), np.empty(size, U64)
@@ -169,17 +168,17 @@ def _bucket(src_a, src_b, dst_a, dst_b, counts, shift, bits):
 @njit(inline="always", cache=True)
 def _sort_buckets(dst_a, dst_b, counts, buckets):
     """Every bucket of dst (bucket k from counts[k] to counts[k + 1], in order of a's bits) ordered
-    by a where it lies: a bucket of more than SMALL_BUCKET pairs by _sort_bucket's merge sort, then
+    by a where it lies: a bucket of more than SMALL_BUCKET pairs by _merge_sort, then
     one insertion pass over all of dst. A pair is out of order only within its bucket, and buckets
     hold one pair or less on average, so the pass moves few pairs and mispredicts few branches.
-    Before, buckets of about 4 pairs were each sorted on their own (_sort_bucket on a slice of
-    each). group, kernel_bench (a tenth of the rows copies of one row; the baseline with the same
+    Before, buckets of about 4 pairs were each sorted on their own (kernel_bench keeps that as its
+    baseline). group, kernel_bench (a tenth of the rows copies of one row; the baseline with the same
     insertion sort), ns a row before -> now: 300,000 rows in 1,000 segments 19.2 -> 12.5, in 100
     19.1 -> 13.7; 1 million in 20 25.3 -> 22.5; 300,000 in one 22.9 -> 18.8; 6 million in one (two
     passes) 35.8 -> 36.7."""
     for k in range(buckets):
         if counts[k + 1] - counts[k] > SMALL_BUCKET:
-            _sort_bucket(dst_a[counts[k]:counts[k + 1]], dst_b[counts[k]:counts[k + 1]])
+            _merge_sort(dst_a[counts[k]:counts[k + 1]], dst_b[counts[k]:counts[k + 1]])
     _insertion_sort(dst_a, dst_b)
 
 
@@ -202,17 +201,14 @@ def _insertion_sort(sort_a, sort_b):
 
 
 @njit(inline="always", cache=True)
-def _sort_bucket(bucket_a, bucket_b):
-    """One bucket ordered by a where it lies."""
-    size = bucket_a.shape[0]
-    if size <= SMALL_BUCKET:
-        _insertion_sort(bucket_a, bucket_b)
-    else:
-        order = np.argsort(bucket_a, kind="mergesort")
-        was_a, was_b = bucket_a.copy(), bucket_b.copy()
-        for i in range(size):
-            bucket_a[i] = was_a[order[i]]
-            bucket_b[i] = was_b[order[i]]
+def _merge_sort(bucket_a, bucket_b):
+    """A bucket of many pairs (copies of one row, mostly) ordered by a where it lies: a merge sort,
+    n log n whatever the values."""
+    order = np.argsort(bucket_a, kind="mergesort")
+    was_a, was_b = bucket_a.copy(), bucket_b.copy()
+    for i in range(bucket_a.shape[0]):
+        bucket_a[i] = was_a[order[i]]
+        bucket_b[i] = was_b[order[i]]
 
 
 @njit(nogil=True, cache=True)

@@ -616,10 +616,12 @@ def fingerprint_many(parts: list[Part], keys: Keys) -> pa.Table:
 
 
 def fingerprint_runs(parts: list[Part], keys: Keys) -> tuple[list[Run], np.ndarray, np.ndarray]:
-    """The fingerprints (lanes a, b) of every row of every part and each of its column sets, as
-    runs (t, k, rows), one per part and set, in order: grouped in memory run by run, with no
-    column of t and k a row (writing those two, and finding the runs in them again, held the
-    interpreter lock for about 0.06 s of a real-shaped scan). Same-typed columns of all parts are
+    """The fingerprints (lanes a, b) of every row of every part and each of its column sets, and
+    the runs (t, k, rows) they come in, one per part and set: run i is the `rows` lanes after those
+    of runs 0..i-1 (numba's path keeps the parts' order, numpy's groups sets by width). The
+    in-memory store groups them run by run, with no column of t and k a row (np.repeat, which
+    wrote those, held the interpreter lock for about 0.06 s of a real-shaped scan in py-spy's
+    samples, and the runs were then found in them again). Same-typed columns of all parts are
     hashed in one go and same-width sets combined in one go: small tables cost a few array
     operations together, not a few per table."""
     members: dict[tuple[pa.DataType, pa.DataType, bool], list[tuple[int, int, bool]]] = {}
