@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements/lock.txt | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py r2d2/engines/_ckernels.c requirements/lock.txt | cksum | cut -d' ' -f1)
 JARS   := spark-jars/lib/.fetched-$(shell cat spark-jars/pom.xml | cksum | cut -d' ' -f1)
 AZURITE := tools/node_modules/.bin/azurite
 LOCK   := requirements/lock.txt
@@ -45,7 +45,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
-	$(BIN)/python -c "from r2d2.engines.kernels import warm; warm()"  # compile the hot loops once (numba's cache)
+	$(BIN)/python -c "from r2d2.engines.kernels import warm; warm(every=True)"  # compile numba's loops once (its cache)
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     from r2d2.engines.kernels import warm
 
-    warm()  # numba compiles once per machine (cached on disk): no measured scan pays it
+    warm(every=True)  # numba compiles once per machine (cached on disk): no measured scan pays it
     if not args.skip_generated:
         lake = cached_lake(args.workdir / f"lake-{args.tables}", lambda root: build_lake(root, n_tables=args.tables))
         report(f"generated-{args.tables}", lake, args.workdir, args.semantics, args.workers, repeat=args.repeat)

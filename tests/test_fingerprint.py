@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Iterator
 from decimal import Decimal
 
 import duckdb
@@ -15,9 +16,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from r2d2.engines import kernels
 from r2d2.engines.fingerprint import Keys, combine, fingerprint_rows, value_hashes
 from r2d2.engines.local import canonical_sql
 from r2d2.storage.reader import engine_array
+
+
+@pytest.fixture(autouse=True, scope="module", params=kernels.INSTALLED or [None])
+def compiled_loops(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """Every test here runs with each kind of compiled loops installed (C's, numba's), so that
+    each is checked bit for bit against numpy's code (its reference)."""
+    before = kernels.LOOPS
+    kernels.LOOPS = request.param
+    try:
+        yield request.param
+    finally:
+        kernels.LOOPS = before
 
 KEYS = Keys.fresh()
 NUMERIC_TYPES = [pa.int8(), pa.int64(), pa.uint64(), pa.float32(), pa.float64(), pa.decimal128(12, 2),
@@ -190,7 +204,7 @@ def test_the_compiled_loops_hash_exactly_as_the_numpy_code(values: list[str | No
     if not kernels.AVAILABLE:
         import pytest
 
-        pytest.skip("numba is not importable here: only the numpy code runs")
+        pytest.skip("no compiled loops are installed here: only the numpy code runs")
     kernels.JIT = True  # a scan before may have chosen numpy's code
     arrays = [pa.array(values, t).slice(min(skip, len(values) - 1)) for t in (pa.string(), pa.large_string())]
     raw = [None if v is None else v.encode() for v in values]
@@ -220,7 +234,7 @@ def test_grouping_and_merging_fingerprints_count_exactly(rows: list[tuple[int, i
                                                          parent_rows: list[tuple[int, int]], bag: bool,
                                                          compiled: bool) -> None:
     """kernels.group against a Counter per segment (equal first lanes with different second ones
-    included), and kernels.missing against the multiset difference it stands for: numba's loops
+    included), and kernels.missing against the multiset difference it stands for: the compiled loops
     and numpy's code alike."""
     _check_grouping_under(compiled, rows, cuts, parent_rows, bag)
 
@@ -232,12 +246,10 @@ def test_grouping_segments_of_millions_of_rows_in_two_passes() -> None:
     bucket that the second pass cannot split), beside a segment small enough for one pass."""
     import numpy as np
 
-    from r2d2.engines import _loops, kernels
-
     if not kernels.AVAILABLE:
-        pytest.skip("numba is not importable here: only numpy's code runs")
+        pytest.skip("no compiled loops are installed here: only numpy's code runs")
     rng = np.random.default_rng(7)
-    two_passes = (4 << _loops.ONE_PASS_BITS) + 1000
+    two_passes = (4 << 16) + 1000  # 16: _loops.ONE_PASS_BITS (and _ckernels.c's)
     sizes = [two_passes, 2000, 2 * two_passes]
     a = rng.integers(0, 2**64 - 1, sum(sizes), dtype=np.uint64, endpoint=True)
     b = rng.integers(0, 3, sum(sizes), dtype=np.uint64)
@@ -278,13 +290,13 @@ def test_grouping_counts_exactly_with_first_lanes_over_all_bits(rows: list[tuple
 
 def _check_grouping_under(compiled: bool, rows: list[tuple[int, int]], cuts: list[int],
                           parent_rows: list[tuple[int, int]], bag: bool) -> None:
-    """_check_grouping with numba's loops (skipped where numba is not importable) or numpy's code."""
+    """_check_grouping with the compiled loops (skipped where none is installed) or numpy's code."""
     from r2d2.engines import kernels
 
     if compiled and not kernels.AVAILABLE:
         import pytest
 
-        pytest.skip("numba is not importable here: only numpy's code runs")
+        pytest.skip("no compiled loops are installed here: only numpy's code runs")
     before = kernels.JIT
     kernels.JIT = compiled
     try:
@@ -338,7 +350,7 @@ def test_many_tables_fingerprint_alike_in_both_paths(own_rows: int | None, monke
         monkeypatch.setattr(fingerprint, "OWN_STACK_ROWS", own_rows)
 
     if not kernels.AVAILABLE:
-        pytest.skip("numba is not importable here: only the numpy code runs")
+        pytest.skip("no compiled loops are installed here: only the numpy code runs")
     monkeypatch.setattr(kernels, "JIT", True)  # a scan before may have chosen numpy's code
     one = pa.table({"c0": pa.array([1, 2, None, 4]), "c1": pa.array(["a", "bb", "a", None]),
                     "c2": pa.array([D("1.50"), D("2"), None, D("0.1")], pa.decimal128(10, 2))})
@@ -395,7 +407,7 @@ def test_the_compiled_loops_hash_numbers_exactly_as_the_numpy_code(data: st.Data
     if not kernels.AVAILABLE:
         import pytest
 
-        pytest.skip("numba is not importable here: only the numpy code runs")
+        pytest.skip("no compiled loops are installed here: only the numpy code runs")
     dtype, values = _NUMBER_ARRAYS[which]
     raw = data.draw(st.lists(values | st.none(), min_size=1, max_size=70))
     storage = pa.int64() if pa.types.is_timestamp(dtype) else pa.int32() if pa.types.is_date32(dtype) else dtype
@@ -435,14 +447,14 @@ def test_dictionary_chunks_hash_as_their_values(chunks: list[tuple[list[str | No
                                                 compiled: bool) -> None:
     """Dictionary arrays (each chunk its own dictionary, NULLs among the values and the indices,
     chunks sliced at offsets) hash as the values they stand for, chunk after chunk: the
-    dictionaries hashed together with each chunk's indices moved past the ones before, by numba's
+    dictionaries hashed together with each chunk's indices moved past the ones before, by the compiled
     loops and by numpy's code."""
     from r2d2.engines import kernels
 
     if compiled and not kernels.AVAILABLE:
         import pytest
 
-        pytest.skip("numba is not importable here: only numpy's code runs")
+        pytest.skip("no compiled loops are installed here: only numpy's code runs")
     arrays = []
     for values, picks, skip in chunks:
         indices = pa.array([None if p is None else p % len(values) for p in picks], pa.int32())

@@ -1,43 +1,78 @@
-"""Compiled loops of the fingerprint core (numba), one pass over Arrow's buffers each.
+"""Compiled loops of the fingerprint core, one pass over Arrow's buffers each: in C (_ckernels.c,
+built with r2d2 where a C compiler is at hand), else numba's (_loops.py).
 
 They compute exactly what the numpy code in engines/fingerprint.py computes (that code is their
-reference, tested bit for bit against them, and runs instead when numba cannot be imported, with
+reference, tested bit for bit against both, and runs instead when neither is installed, with
 `R2D2_JIT=0`, or when verify reads too little to pay for loading numba). numpy needs a pass per
 operation and a gather per 8-byte word position, which costs ~100 ns per string value; these loops
 hash a short string in a few nanoseconds and release the GIL, so both cores hash at once. Numbers,
 dates and timestamps are hashed in one pass over their buffer and validity bitmap, where numpy
 needed a pass per operation and a copy per block.
 
-The loops themselves are in _loops.py, imported on first use (numba and LLVM cost about 150 MB and
-0.4 s to load). Compiled code is cached on disk (numba's cache: beside that file, or the user's
-cache folder when that is read-only), so only the first scan on a machine pays the compilation (a
-few seconds; `make setup` does it with `warm`).
+The C loops load in about a millisecond. numba's are imported on first use: numba and LLVM cost
+about 150 MB and, on this project's machines, 0.4-1.1 s of CPU to load, most of it holding the
+interpreter lock the scan's threads need (real-shaped lake, scan_bench: a scan whose process had
+loaded numba before was 0.9 s faster, 7.87 against 8.81 s). numba's compiled code is cached on
+disk (beside _loops.py, or the user's cache folder when that is read-only), so only the first scan
+on a machine pays the compilation (a few seconds; `make setup` does it with `warm`).
+`R2D2_KERNELS=numba` chooses numba's loops where both are installed.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 from typing import Any
 
 import numpy as np
 
-# Whether the compiled loops run: numba is installed (not imported here: see _loops.py) and not
-# switched off with R2D2_JIT=0. Otherwise fingerprint.py's numpy code runs, and verify keeps its
-# fingerprints in DuckDB.
-AVAILABLE = os.environ.get("R2D2_JIT", "1") != "0" and importlib.util.find_spec("numba") is not None
-# Whether fingerprint.py hashes with them now: an engine switches them off for a scan whose reads
-# are too small to pay for loading numba (see engines/local.py JIT_MIN_BYTES). Either way the
-# hashes are the same, bit for bit: this only chooses speed against start-up time and memory.
+
+def _installed() -> list[str]:
+    """The compiled loops installed, best first: 'c' (built with r2d2), 'numba'."""
+    found = []
+    try:
+        if importlib.util.find_spec("r2d2.engines._ckernels") is not None:
+            found.append("c")
+    except (ImportError, ValueError):
+        pass
+    if importlib.util.find_spec("numba") is not None:
+        found.append("numba")
+    return found
+
+
+INSTALLED = _installed()
+# Which compiled loops run: R2D2_KERNELS if installed, else the best installed; none with R2D2_JIT=0.
+# Without them fingerprint.py's numpy code runs, and verify keeps its fingerprints in DuckDB.
+LOOPS: str | None = None if os.environ.get("R2D2_JIT", "1") == "0" else (
+    os.environ.get("R2D2_KERNELS") if os.environ.get("R2D2_KERNELS") in INSTALLED else
+    (INSTALLED[0] if INSTALLED else None))
+AVAILABLE = LOOPS is not None
+# Whether fingerprint.py hashes with them now: an engine switches numba's off for a scan whose
+# reads are too small to pay for loading numba (see engines/local.py JIT_MIN_BYTES; the C loops
+# always pay). Either way the hashes are the same, bit for bit: this only chooses speed against
+# start-up time and memory.
 JIT = AVAILABLE
 U64 = np.uint64
+_MODULES = {"c": "r2d2.engines._ckernels", "numba": "r2d2.engines._loops"}
+
+
+def loads_free() -> bool:
+    """Whether the compiled loops cost nothing to load (C's; numba's take a second or so)."""
+    return LOOPS == "c"
+
+
+_LOADED: dict[str | None, Any] = {}
 
 
 def _loops() -> Any:
-    """The compiled loops' module, imported (numba with it) on first use."""
-    from r2d2.engines import _loops
-
-    return _loops
+    """The compiled loops' module (the same functions in C and in numba), imported on first use."""
+    module = _LOADED.get(LOOPS)
+    if module is None:
+        if LOOPS is None:
+            raise RuntimeError("no compiled loops are installed or chosen (R2D2_JIT=0)")
+        module = _LOADED[LOOPS] = importlib.import_module(_MODULES[LOOPS])
+    return module
 
 
 def add_columns(hashes: tuple[np.ndarray, np.ndarray], entries: tuple[list[int], list[int], list[int], list[int]],
@@ -174,8 +209,10 @@ def bytes_lanes(offsets: np.ndarray, data: np.ndarray, word_keys: tuple[np.ndarr
     if len(data) < 9:  # at least two word positions: the view's layout is then always a strided one
         data = np.concatenate([data, np.zeros(9 - len(data), np.uint8)])
     data = _frozen(data)
-    words = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
-    words.flags.writeable = False
+    words = None
+    if LOOPS == "numba":  # numba reads each word through a view at every byte offset; C by itself
+        words = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
+        words.flags.writeable = False
     _loops()._bytes_lanes(_frozen(offsets), data, words, _frozen(word_keys[0]), _frozen(word_keys[1]),
                           U64(length_odd[0]), U64(length_odd[1]), U64(kind_key[0]), U64(kind_key[1]), out_a, out_b)
     return out_a, out_b
@@ -248,9 +285,21 @@ def decimal_lanes(words: np.ndarray, scale: int, validity: Any, nulls: int, offs
     return out_a, out_b, (wide.view(bool) if flagged else None)
 
 
-def warm() -> None:
-    """Compile (or load from numba's cache) every loop on tiny inputs, each in the argument types
-    the scan passes: `make setup` and the benchmarks call this, so no scan pays the compilation."""
+def warm(every: bool = False) -> None:
+    """Run every loop on tiny inputs, each in the argument types the scan passes: numba's are then
+    compiled (or loaded from numba's cache). `every`: each installed kind of loops in turn (`make
+    setup` and the benchmarks, never beside a scan), so that no scan pays numba's compilation,
+    whichever loops it runs; else the ones chosen."""
+    global LOOPS
+    if every and AVAILABLE:
+        chosen = LOOPS
+        try:
+            for kind in INSTALLED:
+                LOOPS = kind
+                warm()
+        finally:
+            LOOPS = chosen
+        return
     if not AVAILABLE:
         return
     import pyarrow as pa

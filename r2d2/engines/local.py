@@ -77,7 +77,8 @@ READ_CHUNK_BYTES = 1_000_000
 # Stored fingerprint multisets: table t, column set k, the two lanes as one 128-bit key, count.
 FPS_TABLE = "(t INTEGER, k INTEGER, fp UHUGEINT, cnt BIGINT)"
 FP = "(CAST(a AS UHUGEINT) << 64) | b AS fp"
-# Table bytes to read in verify from which loading numba's loops pays (engines/kernels.py).
+# Table bytes to read in verify from which loading numba's loops pays (engines/kernels.py; the C
+# loops load in a millisecond and always run when built).
 JIT_MIN_BYTES = 64_000_000
 # Bytes a fingerprint row takes while a table is hashed and grouped in memory (two lanes, a count,
 # and the sort's temporaries): what decides whether the lake's multisets fit in memory.
@@ -286,7 +287,7 @@ class LocalEngine:
 
     def profile_tables(self, refs: list[TableRef], progress: Callable[[], None]) -> list[TableProfile]:
         profiles = profile_tables(self.lake, refs, self.config, progress)
-        if kernels.AVAILABLE and self._warming is None and \
+        if kernels.AVAILABLE and not kernels.loads_free() and self._warming is None and \
                 sum(p.bytes for p in profiles if p.error is None) >= JIT_MIN_BYTES:
             # likely to hash enough to pay for numba: load it beside the schema and min-max stages
             self._warming = threading.Thread(target=kernels.warm, name="r2d2-warm", daemon=True)
@@ -294,10 +295,10 @@ class LocalEngine:
         return profiles
 
     def _choose_loops(self, jobs: list[FingerprintJob]) -> None:
-        """numba's loops for this verify when its reads are large enough to pay for loading them
-        (measured: about 0.4 s and 150 MB; on a 26 MB lake numpy's code was as fast), else numpy's
-        code, which computes the same hashes."""
-        kernels.JIT = kernels.AVAILABLE and sum(j.table.bytes for j in jobs) >= JIT_MIN_BYTES
+        """The C loops; numba's for this verify when its reads are large enough to pay for loading
+        them (measured: about 0.4 s and 150 MB; on a 26 MB lake numpy's code was as fast); else
+        numpy's code, which computes the same hashes."""
+        kernels.JIT = kernels.AVAILABLE and (kernels.loads_free() or sum(j.table.bytes for j in jobs) >= JIT_MIN_BYTES)
 
     # Stage 3a -----------------------------------------------------------------------------------
     def probe_samples(self, probes: list[ParentProbe], tick: Callable[[], None]
