@@ -1,9 +1,10 @@
 """r2d2.arrays builds what pyarrow's conversions would (checked against them here), without
-importing pandas; a scan, through the numpy code and through numba's, leaves pandas unimported."""
+importing pandas; a scan, through the numpy code, the C loops and numba's, leaves pandas unimported."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -105,15 +106,21 @@ from r2d2.pipeline import run_scan
 result = run_scan(sys.argv[1], None, ScanConfig(workers=2), full=True)
 import r2d2.engines.kernels as kernels
 print(sorted((e.parent, e.child) for e in result.edges if e.status == "contained"))
-print("numba" in sys.modules, "pandas" in sys.modules)
+print("numba" in sys.modules, "pandas" in sys.modules, kernels.JIT and kernels.LOOPS)
 """
 
 
-@pytest.mark.parametrize("jit_min", [0, 10**12], ids=["numba", "numpy"])
-def test_a_scan_leaves_pandas_unimported(lake: Path, jit_min: int) -> None:
+@pytest.mark.parametrize("loops, jit_min", [("c", 0), ("numba", 0), ("numba", 10**12)], ids=["c", "numba", "numpy"])
+def test_a_scan_leaves_pandas_unimported(lake: Path, loops: str, jit_min: int) -> None:
     """Partitioned Parquet (keys of several types), Delta with a partition, and columns of the
-    common types: a scan of them converts nothing through pandas."""
+    common types: a scan of them converts nothing through pandas, whichever code hashes (the C
+    loops, which load no numba; numba's; numpy's, for reads too small to pay for numba)."""
     from deltalake import write_deltalake
+
+    from r2d2.engines import kernels
+
+    if loops not in kernels.INSTALLED:
+        pytest.skip(f"{loops}'s loops are not installed here")
 
     n = 600
     base = pa.table({
@@ -135,7 +142,9 @@ def test_a_scan_leaves_pandas_unimported(lake: Path, jit_min: int) -> None:
     write_deltalake(str(lake / "delta"), base.slice(0, 100), partition_by=["ok"])
     write_table(lake, "floats", pa.table({"id": pa.array(range(50), pa.float64())}))  # ints against doubles
     done = subprocess.run([sys.executable, "-c", SCAN.format(jit_min=jit_min), str(lake)], capture_output=True,
-                          text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+                          text=True, check=True, cwd=Path(__file__).resolve().parents[1],
+                          env={**os.environ, "R2D2_KERNELS": loops})
     edges, modules = done.stdout.strip().splitlines()
     assert "('all', 'copy')" in edges and "('all', 'delta')" in edges and "('all', 'floats')" in edges
-    assert modules == f"{jit_min == 0} False"
+    hashing = loops if jit_min == 0 else False
+    assert modules == f"{hashing == 'numba'} False {hashing}"
