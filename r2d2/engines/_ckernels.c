@@ -606,6 +606,16 @@ static void sort_buckets(u64 *a, u64 *b, const i64 *counts, i64 buckets, u64 *ta
     insertion_sort(a, b, counts[buckets]);
 }
 
+/* Room for four arrays of `need` items in *buf (holding `*room` each), grown when short. */
+static int reserve(u64 **buf, i64 *room, i64 need) {
+    if (need <= *room) return 0;
+    u64 *grown = realloc(*buf, (size_t)need * 4 * sizeof(u64));
+    if (grown == NULL) return -1;
+    *buf = grown;
+    *room = need;
+    return 0;
+}
+
 /* _sort_by_first(a, b, starts, out_a, out_b): each segment ordered (here by a, then b; _runs
  * needs a's order only). The same bucket sort as numba's: see _loops._sort_by_first. */
 static PyObject *sort_by_first(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -621,28 +631,32 @@ static PyObject *sort_by_first(PyObject *self, PyObject *const *args, Py_ssize_t
     const i64 *st = starts;
     for (Py_ssize_t s = 0; s + 1 < n_starts; s++)
         if (st[s] < 0 || st[s + 1] < st[s] || st[s + 1] > n) return fail(&b, "segments outside the lanes");
-    i64 largest = 0;
-    for (Py_ssize_t s = 0; s + 1 < n_starts; s++)
-        if (st[s + 1] - st[s] > largest) largest = st[s + 1] - st[s];
     i64 *counts = malloc((((i64)1 << ONE_PASS_BITS) + 1) * sizeof(i64));
     i64 *fill = malloc((((i64)1 << ONE_PASS_BITS) + 1) * sizeof(i64));
     i64 *top = malloc((((i64)1 << TOP_BITS) + 1) * sizeof(i64));
-    u64 *scratch = malloc((largest > 0 ? largest : 1) * 4 * sizeof(u64));  /* two lanes, and merge_sort's two */
-    if (!counts || !fill || !top || !scratch) {
-        free(counts), free(fill), free(top), free(scratch);
+    if (!counts || !fill || !top) {
+        free(counts), free(fill), free(top);
         release(&b);
         return PyErr_NoMemory();
     }
+    /* scratch: the two lanes of a bucket being split, and merge_sort's two; grown to the largest
+     * such bucket, never to a whole segment of millions of rows */
+    u64 *scratch = NULL;
+    i64 room = 0;
+    int no_memory = 0;
     const u64 *src_a = a, *src_b = bb;
     u64 *dst_a = out_a, *dst_b = out_b;
-    u64 *part_a = scratch, *part_b = scratch + largest, *ta = scratch + 2 * largest, *tb = scratch + 3 * largest;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t s = 0; s + 1 < n_starts; s++) {
+    for (Py_ssize_t s = 0; s + 1 < n_starts && !no_memory; s++) {
         i64 lo = st[s], m = st[s + 1] - st[s];
         int bits = bucket_bits(m);
         if (bits <= ONE_PASS_BITS) {
+            if (reserve(&scratch, &room, m) < 0) {
+                no_memory = 1;
+                break;
+            }
             bucket(src_a + lo, src_b + lo, dst_a + lo, dst_b + lo, m, counts, fill, bits ? 64 - bits : 0, bits);
-            sort_buckets(dst_a + lo, dst_b + lo, counts, (i64)1 << bits, ta, tb);
+            sort_buckets(dst_a + lo, dst_b + lo, counts, (i64)1 << bits, scratch + 2 * room, scratch + 3 * room);
             continue;
         }
         /* many rows: TOP_BITS first, then the next bits within each bucket (their write positions
@@ -655,8 +669,13 @@ static PyObject *sort_by_first(PyObject *self, PyObject *const *args, Py_ssize_t
             int more = bucket_bits(size);
             if (more > ONE_PASS_BITS) more = ONE_PASS_BITS;
             if (more == 0) continue;  /* one pair or none: in order */
+            if (reserve(&scratch, &room, size) < 0) {
+                no_memory = 1;
+                break;
+            }
+            u64 *part_a = scratch, *part_b = scratch + room;
             bucket(ba, bbk, part_a, part_b, size, counts, fill, 64 - TOP_BITS - more, more);
-            sort_buckets(part_a, part_b, counts, (i64)1 << more, ta, tb);
+            sort_buckets(part_a, part_b, counts, (i64)1 << more, scratch + 2 * room, scratch + 3 * room);
             memcpy(ba, part_a, size * sizeof(u64));
             memcpy(bbk, part_b, size * sizeof(u64));
         }
@@ -664,6 +683,7 @@ static PyObject *sort_by_first(PyObject *self, PyObject *const *args, Py_ssize_t
     Py_END_ALLOW_THREADS
     free(counts), free(fill), free(top), free(scratch);
     release(&b);
+    if (no_memory) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
 
@@ -808,8 +828,11 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_ckernels",
-    "The fingerprint core's loops in C (see _ckernels.c and engines/kernels.py).", -1, methods,
+    .m_base = PyModuleDef_HEAD_INIT,
+    .m_name = "_ckernels",
+    .m_doc = "The fingerprint core's loops in C (see _ckernels.c and engines/kernels.py).",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC PyInit__ckernels(void) { return PyModule_Create(&module); }
