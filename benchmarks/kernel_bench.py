@@ -1,7 +1,11 @@
 """Kernel benchmark: the fingerprint core's compiled loops against their earlier forms, in one
 process, on the same arrays (every result checked equal to the baseline's, bit for bit).
 
-    python -m benchmarks.kernel_bench [--repeat 7]
+    python -m benchmarks.kernel_bench [--repeat 7] [--loops numba|c]
+
+The baselines are numba loops (the earlier forms); r2d2's side runs numba's loops too unless
+`--loops c` chooses the C ones (r2d2/engines/_ckernels.c, the same algorithms), which then
+compares languages as well as forms.
 
 Prints, per loop and shape: nanoseconds per value for the baseline and for r2d2's loop (the best
 of `--repeat` runs each, taken alternately), and their ratio.
@@ -245,10 +249,13 @@ def bench_group(rows: int, segments: int, repeat: int, baseline: str = "argsort"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--loops", choices=["numba", "c"], default="numba",
+                        help="r2d2's loops to time against the (numba) baselines")
     args = parser.parse_args(argv)
-    if not kernels.AVAILABLE:
-        print("numba is not available (or R2D2_JIT=0): there are no compiled loops to measure")
+    if args.loops not in kernels.INSTALLED:
+        print(f"{args.loops}'s loops are not installed here: nothing to measure")
         return 1
+    kernels.LOOPS, kernels.JIT = args.loops, True  # whatever R2D2_KERNELS says
     print(f"{'loop and shape':<40}{'baseline ns':>13}{'r2d2 ns':>9}{'ratio':>8}")
     for rows, sets, width in ((2_000, 20, 8), (20_000, 4, 8), (200_000, 3, 30), (2_000_000, 2, 10)):
         bench_add_columns(rows, sets, width, args.repeat)

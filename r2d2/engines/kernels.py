@@ -206,13 +206,15 @@ def bytes_lanes(offsets: np.ndarray, data: np.ndarray, word_keys: tuple[np.ndarr
     """Both lanes of the byte-string value hashes of values `data[offsets[i]:offsets[i+1]]`."""
     n = len(offsets) - 1
     out_a, out_b = np.empty(n, U64), np.empty(n, U64)
-    if len(data) < 9:  # at least two word positions: the view's layout is then always a strided one
-        data = np.concatenate([data, np.zeros(9 - len(data), np.uint8)])
-    data = _frozen(data)
     words = None
     if LOOPS == "numba":  # numba reads each word through a view at every byte offset; C by itself
+        if len(data) < 9:  # at least two word positions: the view's layout is then always a strided one
+            data = np.concatenate([data, np.zeros(9 - len(data), np.uint8)])
+        data = _frozen(data)
         words = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
         words.flags.writeable = False
+    else:
+        data = _frozen(data)
     _loops()._bytes_lanes(_frozen(offsets), data, words, _frozen(word_keys[0]), _frozen(word_keys[1]),
                           U64(length_odd[0]), U64(length_odd[1]), U64(kind_key[0]), U64(kind_key[1]), out_a, out_b)
     return out_a, out_b
