@@ -26,8 +26,21 @@ NOT_CONTAINED = "not_contained"
 UNKNOWN = "unknown"
 
 
+_FAMILY_BY_ID: dict[int, str] = {}  # families told by the type's id alone (all but timestamps and dictionaries)
+_BY_VALUE = {pa.timestamp("s").id, pa.dictionary(pa.int32(), pa.int32()).id}
+
+
 def family_of(dtype: pa.DataType) -> str:
     """The DESIGN §2 type family of an Arrow type; values compare only within one family."""
+    family = _FAMILY_BY_ID.get(dtype.id)  # asked of every column of every file and pair: once per kind
+    if family is None:
+        family = _family_of(dtype)
+        if dtype.id not in _BY_VALUE:
+            _FAMILY_BY_ID[dtype.id] = family
+    return family
+
+
+def _family_of(dtype: pa.DataType) -> str:
     if pa.types.is_dictionary(dtype):
         return family_of(dtype.value_type)
     if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):

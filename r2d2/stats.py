@@ -148,11 +148,16 @@ def _hi_cmp(a: ColumnStats, b: ColumnStats) -> int:
 
 
 def _merged_one(rows: int, s: ColumnStats) -> ColumnStats:
-    """merge_stats of one part with rows: what its loop gives for it."""
+    """merge_stats of one part with rows: what its loop gives for it (the part's own stats when they
+    say the same: most columns of a one-fragment table, which then share one object)."""
     if s.null_count is not None and s.null_count >= rows or not s.has_bounds:
+        if s.lo is None and s.hi is None and not (s.lo_exact or s.hi_exact or s.hi_prefix):
+            return s
         return ColumnStats(null_count=s.null_count)
-    return ColumnStats(s.lo, s.hi, s.lo_exact and s.lo == s.lo, s.hi_exact and not s.hi_prefix, s.hi_prefix,
-                       s.null_count)
+    lo_exact, hi_exact = s.lo_exact and s.lo == s.lo, s.hi_exact and not s.hi_prefix
+    if lo_exact is s.lo_exact and hi_exact is s.hi_exact:
+        return s
+    return ColumnStats(s.lo, s.hi, lo_exact, hi_exact, s.hi_prefix, s.null_count)
 
 
 def table_stats(names: Iterable[str], fragments: list[Fragment]) -> dict[str, ColumnStats]:

@@ -29,8 +29,13 @@ SMALL_FILE_BYTES = 256 * 1024
 WHOLE_FILE_BYTES = 8 * 1024 * 1024
 
 
+_STRUCT = pa.struct([]).id
+
+
 def leaf_count(dtype: pa.DataType) -> int:
     """How many Parquet leaf columns an Arrow field of this type is stored as."""
+    if not dtype.num_fields and dtype.id != _STRUCT:  # not nested (told at once: asked of every column of every file)
+        return 1
     if pa.types.is_struct(dtype):
         return sum(leaf_count(dtype.field(i).type) for i in range(dtype.num_fields))
     if pa.types.is_map(dtype):
