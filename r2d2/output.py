@@ -193,6 +193,9 @@ def graphml(graph: nx.DiGraph, result: ScanResult) -> str:
 
     node_keys = [(k, name) for k, kind, name, _ in _GRAPHML_KEYS if kind == "node"]
     edge_keys = [(k, name) for k, kind, name, _ in _GRAPHML_KEYS if kind == "edge"]
+    edge_key = {name: k for k, name in edge_keys}
+    columns, status, stage, reason = (f'      <data key="{edge_key[name]}">'
+                                      for name in ("columns", "status", "stage", "reason"))
 
     def element(opening: str, closing: str, keys: list[tuple[str, str]], values: Any) -> str:
         return "\n".join([opening, *(f'      <data key="{k}">{text(values[name])}</data>'
@@ -204,10 +207,9 @@ def graphml(graph: nx.DiGraph, result: ScanResult) -> str:
         opening = f"    <edge source={quoted[str(parent)]} target={quoted[str(child)]}>"
         edge = edges.get((parent, child))
         if edge is not None and len(data) == 1 and type(data.get("columns")) is int:  # every edge of a scan: at once
-            lines.append(f'{opening}\n      <data key="d3">{data["columns"]}</data>\n'
-                         f'      <data key="d4">{escape(edge.status)}</data>\n'
-                         f'      <data key="d5">{escape(edge.stage)}</data>\n'
-                         f'      <data key="d6">{escape(edge.reason)}</data>\n    </edge>')
+            lines.append(f'{opening}\n{columns}{data["columns"]}</data>\n{status}{escape(str(edge.status))}</data>\n'
+                         f'{stage}{escape(str(edge.stage))}</data>\n{reason}{escape(str(edge.reason))}</data>\n'
+                         '    </edge>')
             continue
         values = dict(data)
         if edge is not None:
