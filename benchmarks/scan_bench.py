@@ -5,7 +5,7 @@ DuckDB `EXCEPT ALL` (bag) of the child's rows minus the parent's, reading both t
 through the same readers and DESIGN §2 equality as DuckDB canonical text (engines/local.py canonical_sql,
 an implementation independent of the fingerprint core), so verdicts must agree exactly.
 
-    python -m benchmarks.scan_bench [--tables 2000] [--real-tables 800] [--tpch-scale 1] [--skip-tpch] [--repeat 3]
+    python -m benchmarks.scan_bench [--tables 2000] [--real-tables 800] [--tpch-scale 1] [--skip-tpch] [--repeat 5]
                                     [--skip-real] [--skip-generated] [--workdir .bench]
 
 Lakes: the generated one (`benchmarks.lakegen`), the real-shaped one (`benchmarks.reallake`: real
@@ -136,7 +136,7 @@ def measure_scan(lake_root: Path, out: Path, semantics: str, workers: int) -> di
 
 
 def report(name: str, lake_root: Path, workdir: Path, semantics: str, workers: int,
-           speedup_target: float = 20, repeat: int = 3) -> None:
+           speedup_target: float = 20, repeat: int = 5) -> None:
     out = workdir / f"out-{name}-{semantics}"
     # The scan and the floor alternately, `repeat` times each: this machine's speed drifts, so one
     # of each can be minutes apart in effect; the medians are compared, the highest peak reported.
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--semantics", choices=["bag", "set"], default="bag")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path(".bench"))
-    parser.add_argument("--repeat", type=int, default=3, help="scans and floors measured, alternately (medians)")
+    parser.add_argument("--repeat", type=int, default=5, help="scans and floors measured, alternately (medians)")
     args = parser.parse_args(argv)
     from benchmarks.lakegen import build_lake, build_tpch_lake
     from benchmarks.reallake import build_real_lake
