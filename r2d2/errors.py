@@ -39,6 +39,9 @@ _FIRST_FRAME = re.compile(r"\n\s*0: \S")
 def concise(message: str) -> str:
     """A library's message as one readable line: advice blocks and backtraces dropped, lines
     joined, whitespace collapsed, and cut to MESSAGE_CHARS (the cut is marked)."""
+    if len(message) <= MESSAGE_CHARS and message.isprintable() and "  " not in message \
+            and message[:1] != " " and message[-1:] != " ":
+        return message  # one line, single spaces (most reasons a scan writes): nothing to change
     for trailer in _TRAILERS:
         message = message.split(trailer, 1)[0]
     frame = _FIRST_FRAME.search(message)  # a bare Rust backtrace: "\n   0: <unknown>\n   1: ..."

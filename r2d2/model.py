@@ -198,7 +198,11 @@ class TableProfile:
         return built[1]
 
     def column(self, name: str) -> Column:
-        return self._per_columns("_by_name_built", self._first_of_names)[name]
+        return self.columns_by_name()[name]
+
+    def columns_by_name(self) -> dict[str, Column]:
+        """Its columns by name (the first of a name, as a search would find it)."""
+        return self._per_columns("_by_name_built", self._first_of_names)
 
     def _first_of_names(self) -> dict[str, Column]:
         found: dict[str, Column] = {}
@@ -215,7 +219,7 @@ class TableProfile:
         from r2d2.stats import base_type  # stats imports this module
 
         bases = {name: base_type(col.type)
-                 for name, col in self._per_columns("_by_name_built", self._first_of_names).items()}
+                 for name, col in self.columns_by_name().items()}
         return (frozenset(n for n, t in bases.items() if pa.types.is_decimal(t)),
                 frozenset(n for n, t in bases.items() if pa.types.is_floating(t)))
 
@@ -231,7 +235,7 @@ class TableProfile:
     def _kinds(self) -> dict[str, tuple[bool, str]]:
         from r2d2.stats import is_float  # stats imports this module
 
-        first = self._per_columns("_by_name_built", self._first_of_names)
+        first = self.columns_by_name()
         return {name: (is_float(col.type), family_of(col.type)) for name, col in first.items()}
 
 

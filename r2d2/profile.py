@@ -82,6 +82,8 @@ def profile_tables(lake: Lake, refs: list[TableRef], config: ScanConfig,
 def check_column_names(table_id: str, names: list[str]) -> None:
     """A table whose columns Spark could not tell apart (the same name twice, or names equal but for
     letter case) cannot take part in case-insensitive matching: it carries an error."""
+    if len({name_key(name) for name in names}) == len(names):  # most tables: nothing to report
+        return
     counts = Counter(names)
     seen: dict[str, str] = {}
     for name in names:

@@ -218,6 +218,39 @@ def test_small_files_are_read_whole_in_one_read_and_a_rewritten_one_is_an_error(
     assert root.counter.total == before
 
 
+def test_whole_small_tables_read_in_one_step_equal_their_batches(lake: Path) -> None:
+    """read_rows takes a small table's files whole and as read (_read_whole_files) when each holds
+    every column asked for in the table's type (pyarrow hands them over in the order asked for,
+    whatever the file's: two same-typed columns swapped in a file come back by name); a narrower
+    type, a missing column or a partition key asked for go through iter_table_batches. Either way
+    the rows are the batches'."""
+    from r2d2.storage.reader import _read_whole_files, iter_table_batches, read_rows
+
+    base = pa.table({"a": [1, 2, 3], "b": [10, 20, 30], "s": ["x", "y", None]})
+    folder = write_table(lake, "two", base)
+    pq.write_table(base, folder / "part-00001.parquet")
+    folder = write_table(lake, "swapped", base)
+    pq.write_table(base.select(["b", "a", "s"]), folder / "part-00001.parquet")
+    folder = write_table(lake, "narrow", base)
+    pq.write_table(base.set_column(0, "a", pa.array([4, 5, 6], pa.int32())), folder / "part-00001.parquet")
+    folder = write_table(lake, "lacking", base)
+    pq.write_table(base.drop_columns(["b"]), folder / "part-00001.parquet")
+    write_table(lake / "parted", "g=1", base)
+    got = profiles(lake)
+    root = open_lake(str(lake))
+    fast = {"two": True, "swapped": True, "narrow": False, "lacking": False, "parted": False}
+    for table_id, expected in fast.items():
+        table = got[table_id]
+        columns = [c.name for c in table.columns]
+        for dictionaries in (False, True):
+            whole = _read_whole_files(root, table, columns, dictionaries)
+            assert (whole is not None) is expected, table_id
+            batches = list(iter_table_batches(root, table, columns, dictionaries=dictionaries))
+            want = pa.Table.from_batches(batches)
+            rows = read_rows(root, table, columns, dictionaries=dictionaries)
+            assert rows.schema == want.schema and rows.to_pylist() == want.to_pylist(), table_id
+    assert read_rows(root, got["swapped"], ["a", "b"]).column(0).to_pylist() == [1, 2, 3, 1, 2, 3]
+
 def test_what_a_profile_works_out_from_its_columns_follows_the_columns() -> None:
     """column(), kind() and doubles_apart() are worked out once per column list, and again each
     time the list is extended or replaced (as profiling does)."""

@@ -458,6 +458,23 @@ def test_library_messages_are_made_concise(message: str, expected: str) -> None:
     assert len(long) == MESSAGE_CHARS and long.endswith("…")
 
 
+def test_one_line_messages_pass_concise_unchanged_only_when_nothing_would_change() -> None:
+    """concise returns a printable, single-spaced line of at most MESSAGE_CHARS as it is: every
+    character Python splits words or lines on (but the ASCII space) is not printable, so such a
+    message goes the whole way, as before."""
+    import sys
+
+    from r2d2.errors import MESSAGE_CHARS, concise
+
+    breaking = [chr(i) for i in range(sys.maxunicode + 1)
+                if chr(i) != " " and (chr(i).isspace() or len(f"a{chr(i)}b".splitlines()) > 1)]
+    assert breaking and not any(c.isprintable() for c in breaking)
+    for c in breaking:
+        assert concise(f"a{c}b") in ("a b", "a; b"), repr(c)
+    for text, expected in [("x" * MESSAGE_CHARS, "x" * MESSAGE_CHARS), (" a", "a"), ("a ", "a"), ("a  b", "a b"),
+                           ("x" * (MESSAGE_CHARS + 1), "x" * (MESSAGE_CHARS - 1) + "…"), ("", "")]:
+        assert concise(text) == expected, text
+
 def test_folders_named_with_control_characters_are_skipped_with_a_warning(lake: Path, tmp_path: Path) -> None:
     """A table id with a newline was written to containment.json, which `plan` then refused."""
     write_table(lake, "a\nb", pa.table({"x": [1, 2]}))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -624,7 +625,7 @@ def fingerprint_runs(parts: list[Part], keys: Keys) -> tuple[list[Run], np.ndarr
     samples, and the runs were then found in them again). Same-typed columns of all parts are
     hashed in one go and same-width sets combined in one go: small tables cost a few array
     operations together, not a few per table."""
-    members: dict[tuple[pa.DataType, pa.DataType, bool], list[tuple[int, int, bool]]] = {}
+    members: dict[tuple[Any, Any, bool], list[tuple[int, int, bool]]] = {}
     seen: set[tuple[int, int, bool]] = set()
     for index, (_, data, types, specs) in enumerate(parts):
         read_types = data.schema.types
@@ -632,12 +633,13 @@ def fingerprint_runs(parts: list[Part], keys: Keys) -> tuple[list[Run], np.ndarr
             for position, as_double in spec:
                 if (index, position, as_double) not in seen:
                     seen.add((index, position, as_double))
-                    same = (read_types[position], base_type(types[position]), as_double)
+                    same = (_type_key(read_types[position]), _type_key(base_type(types[position])), as_double)
                     members.setdefault(same, []).append((index, position, as_double))
     stacks: list[ValueHash | pa.Array] = []  # value hashes, or (numba's) integers hashed as they are added
     offset: dict[tuple[int, int, bool], tuple[int, int]] = {}  # member -> (its stack, where it starts)
-    for (read_type, _, _), group in members.items():
+    for group in members.values():
         first, position, as_double = group[0]
+        read_type = parts[first][1].schema.types[position]
         chunks = [c for i, p, _ in group for c in _chunks_of(parts[i][1].column(p))] \
             if pa.types.is_dictionary(read_type) else []
         dtype = parts[first][2][position]
@@ -756,6 +758,20 @@ def own_stacks(columns: list[pa.Array]) -> list[tuple[pa.Array, list[tuple[int, 
     if short:
         stacks.append((short[0] if len(short) == 1 else pa.concat_arrays(short), where))
     return stacks
+
+
+# Types whose id says all about them (no unit, precision, width or value type): grouped by id, as
+# hashing a type hashes its text (about 1 us a column, thousands of columns per call).
+_PLAIN_TYPE_IDS = frozenset(t.id for t in (
+    pa.null(), pa.bool_(), pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32(),
+    pa.uint64(), pa.float16(), pa.float32(), pa.float64(), pa.string(), pa.large_string(), pa.binary(),
+    pa.large_binary(), pa.date32(), pa.date64(), pa.string_view(), pa.binary_view()))
+
+
+def _type_key(dtype: pa.DataType) -> Any:
+    """What tells types apart as cheaply as can be: the id of a plain type, else the type itself."""
+    kind = dtype.id
+    return kind if kind in _PLAIN_TYPE_IDS else dtype
 
 
 def _one_array(column: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -167,11 +167,11 @@ def _is_small(table: TableProfile) -> bool:
 def colset_specs(profile: TableProfile, colsets: list[ColumnSet]) -> tuple[list[str], list[pa.DataType], list[Spec]]:
     """The columns to read for these column sets (in table order), their types, and each set as
     positions into them."""
-    order = [x.name for x in profile.columns]
-    columns = sorted({c for cs in colsets for c, _ in cs}, key=order.index)
+    wanted = {c for cs in colsets for c, _ in cs}
+    chosen = [x for name, x in profile.columns_by_name().items() if name in wanted]  # in table order
+    columns = [x.name for x in chosen]
     position = {c: i for i, c in enumerate(columns)}
-    return (columns, [profile.column(c).type for c in columns],
-            [[(position[c], d) for c, d in cs] for cs in colsets])
+    return columns, [x.type for x in chosen], [[(position[c], d) for c, d in cs] for cs in colsets]
 
 
 def _chunks(jobs: list[FingerprintJob], max_bytes: int) -> Iterator[list[FingerprintJob]]:
