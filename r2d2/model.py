@@ -193,9 +193,10 @@ class TableProfile:
         """What `build` works out from the column list, kept until the list changes (stages ask per
         pair and per column; the list is replaced or extended only while profiling)."""
         built = self.__dict__.get(name)
-        if built is None or built[0] != (id(self.columns), len(self.columns)):
-            built = self.__dict__[name] = ((id(self.columns), len(self.columns)), build())
-        return built[1]
+        # the list itself is kept (not its id, which a new list could reuse once the old one is gone)
+        if built is None or built[0] is not self.columns or built[1] != len(self.columns):
+            built = self.__dict__[name] = (self.columns, len(self.columns), build())
+        return built[2]
 
     def column(self, name: str) -> Column:
         return self.columns_by_name()[name]
