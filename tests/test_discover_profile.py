@@ -222,8 +222,8 @@ def test_whole_small_tables_read_in_one_step_equal_their_batches(lake: Path) -> 
     """read_rows takes a small table's files whole and as read (_read_whole_files) when each holds
     every column asked for in the table's type (pyarrow hands them over in the order asked for,
     whatever the file's: two same-typed columns swapped in a file come back by name); a narrower
-    type, a missing column or a partition key asked for go through iter_table_batches. Either way
-    the rows are the batches'."""
+    type, a missing column, a partition key or a column to convert (a timestamp, told before
+    reading) go through iter_table_batches. Either way the rows are the batches'."""
     from r2d2.storage.reader import _read_whole_files, iter_table_batches, read_rows
 
     base = pa.table({"a": [1, 2, 3], "b": [10, 20, 30], "s": ["x", "y", None]})
@@ -236,9 +236,12 @@ def test_whole_small_tables_read_in_one_step_equal_their_batches(lake: Path) -> 
     folder = write_table(lake, "lacking", base)
     pq.write_table(base.drop_columns(["b"]), folder / "part-00001.parquet")
     write_table(lake / "parted", "g=1", base)
+    write_table(lake, "stamped", base.append_column("t", pa.array([1, 2, 3], pa.timestamp("us"))))
     got = profiles(lake)
     root = open_lake(str(lake))
-    fast = {"two": True, "swapped": True, "narrow": False, "lacking": False, "parted": False}
+    before = root.counter.total  # a column the engine takes converted is told before any file is read
+    assert _read_whole_files(root, got["stamped"], ["a", "t"], False) is None and root.counter.total == before
+    fast = {"two": True, "swapped": True, "narrow": False, "lacking": False, "parted": False, "stamped": False}
     for table_id, expected in fast.items():
         table = got[table_id]
         columns = [c.name for c in table.columns]

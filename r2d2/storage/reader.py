@@ -345,8 +345,9 @@ def read_rows(lake: Lake, profile: TableProfile, columns: list[str], fragments: 
 def _read_whole_files(lake: Lake, profile: TableProfile, columns: list[str], dictionaries: bool) -> pa.Table | None:
     """A whole table in engine form, read file by file, when every file is read whole and reads as
     the engine takes it (all columns in it, none a partition key, no conversion): most small tables
-    of a real lake. None otherwise, for iter_table_batches to read. Its per-file and per-batch steps
-    cost as much as reading such a file (100 of 400 us a table on the 2,000-table lake)."""
+    of a real lake; pyarrow hands the columns over in the order asked for, whatever the file's.
+    None otherwise, for iter_table_batches to read. Its steps per file and batch cost a quarter of
+    reading such a file (100 of 400 us a table on the 2,000-table lake, one thread)."""
     if profile.reader != "files" or not columns or any(c in profile.partition_columns for c in columns):
         return None
     by_name = profile.columns_by_name()
@@ -355,8 +356,13 @@ def _read_whole_files(lake: Lake, profile: TableProfile, columns: list[str], dic
     limit = _whole_file_limit(profile, sum(profile.column_bytes.get(c, 0) for c in columns))
     if any(f.bytes > limit for f in profile.files):
         return None
-    schema = _schema(columns, types, False, set(encoded))
+    as_dictionaries = set(encoded)
+    schema = _schema(columns, types, False, as_dictionaries)
     wanted = schema.types
+    # a column the engine takes in another type (timestamps as counts, say) is converted batch by
+    # batch: told here, before any file is read (the 800-table real-shaped lake: 47 tables)
+    if any((w.value_type if c in as_dictionaries else w) != t for c, t, w in zip(columns, types, wanted)):
+        return None
     parts = []
     for datafile in profile.files:
         try:
@@ -365,7 +371,7 @@ def _read_whole_files(lake: Lake, profile: TableProfile, columns: list[str], dic
         except (KeyError, OSError, pa.ArrowException) as exc:
             raise _read_error(profile, datafile, exc) from exc
         if rows.column_names != columns or rows.schema.types != wanted:
-            return None  # a column missing from the file or in another order, or one to convert
+            return None  # a column missing from the file (or in it twice), or one to convert
         parts.append(rows)
     if len(parts) == 1:
         return pa.Table.from_arrays(parts[0].columns, schema=schema)
